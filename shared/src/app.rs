@@ -1,0 +1,120 @@
+//! The composition root: configuration and the DynamoDB client are built once per
+//! cold start, then every invocation borrows them.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use lambda_http::{Body, Request, Response, service_fn};
+
+use crate::config::Config;
+use crate::domain::{Epoch, now};
+use crate::error::Error;
+use crate::reply::Reply;
+use crate::store::Store;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+}
+
+impl App {
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let store = Store::new(client, config.table_name.clone());
+        App { config, store }
+    }
+
+    /// The SDK configuration with bounded time: a DynamoDB that does not answer
+    /// costs at most ~4 s before the caller gets a 503, well inside the function's
+    /// timeout. Throttling is retried with the SDK's jittered backoff (3 attempts).
+    pub async fn sdk_config() -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .operation_attempt_timeout(Duration::from_millis(1_500))
+                    .operation_timeout(Duration::from_secs(4))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await
+    }
+
+    pub fn now(&self) -> Epoch {
+        now()
+    }
+}
+
+/// Runs one endpoint as a Lambda function. `failure` is its documented 500 message.
+pub async fn serve<H, F>(failure: &'static str, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(&'static App, Request) -> F,
+    F: Future<Output = Result<Reply, Error>> + Send + 'static,
+{
+    init_logging();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            // One clear line, then no requests at all: a misconfigured function must
+            // not half-work.
+            tracing::error!(%error, "cold start failed");
+            std::process::exit(1);
+        }
+    };
+    // The App lives as long as the process; leaking it lets every request borrow it.
+    let app: &'static App = Box::leak(Box::new(App::new(config, &App::sdk_config().await)));
+    lambda_http::run(service_fn(|request: Request| {
+        let started = Instant::now();
+        let route = request.uri().path().to_string();
+        let method = request.method().clone();
+        let outcome = handler(app, request);
+        async move {
+            let response = respond(failure, outcome.await);
+            tracing::info!(
+                %method,
+                %route,
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                "request"
+            );
+            Ok::<_, Infallible>(response)
+        }
+    }))
+    .await
+}
+
+/// Renders a handler's outcome as the envelope; faults are logged with their cause.
+pub fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Body> {
+    match outcome {
+        Ok(reply) => reply.into_response(),
+        Err(error) => {
+            if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
+                tracing::error!(%error, code = error.code(), "request failed");
+            }
+            Reply::error(&error, failure)
+        }
+    }
+}
+
+fn init_logging() {
+    // JSON lines for CloudWatch; RUST_LOG (or AWS_LAMBDA_LOG_LEVEL) picks the level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(
+                std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
+        })
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}

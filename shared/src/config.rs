@@ -1,0 +1,159 @@
+//! Configuration, read from the environment once per cold start (DESIGN §5).
+//! Anything wrong fails the cold start with one clear line, never a request.
+
+use crate::auth::{KeyMaterial, Verifier};
+
+/// Local tokens are HS256 with this secret when `JWT_SECRET` is unset. It is only
+/// accepted when the endpoint is overridden to a loopback emulator (see
+/// [`Config::from_lookup`]), so a deployment can never run with it.
+pub const LOCAL_JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
+
+#[derive(Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub verifier: Verifier,
+    /// Seconds of inactivity after which a session ends (ASVS L2: 30 min).
+    pub idle_timeout: i64,
+    /// Seconds after sign-in at which a session ends whatever its activity (ASVS L2: 12 h).
+    pub absolute_timeout: i64,
+    /// Seconds a trusted device stays trusted.
+    pub trust_period: i64,
+    /// Seconds an ended session's id is remembered so it can never be registered again.
+    /// Must exceed the longest lifetime of any token that can carry a session id.
+    pub tombstone: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Builds the configuration from any variable source (the environment in
+    /// production, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
+        let seconds = |name: &str, default: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => match raw.parse::<i64>() {
+                    Ok(value) if (1..=400 * 86_400).contains(&value) => Ok(value),
+                    _ => Err(ConfigError(format!(
+                        "{name} must be a whole number of seconds between 1 and 34560000, got {raw:?}"
+                    ))),
+                },
+            }
+        };
+        let idle_timeout = seconds("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)?;
+        let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
+        let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
+        let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
+        if idle_timeout > absolute_timeout {
+            return Err(ConfigError(
+                "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
+                    .into(),
+            ));
+        }
+
+        let secret = get("JWT_SECRET").or_else(|| {
+            // The documented local default, only when talking to a loopback emulator.
+            let endpoint = get("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+            let local = endpoint.starts_with("http://127.0.0.1")
+                || endpoint.starts_with("http://localhost");
+            local.then(|| LOCAL_JWT_SECRET.to_string())
+        });
+        let keys = KeyMaterial::from_sources(
+            secret,
+            get("JWT_PUBLIC_KEY"),
+            get("JWT_JWKS"),
+            get("JWT_JWKS_URL"),
+        )
+        .map_err(ConfigError)?;
+        let verifier = Verifier::new(
+            keys,
+            get("JWT_ALGORITHMS").as_deref(),
+            get("JWT_ISSUER").as_deref(),
+            get("JWT_AUDIENCE").as_deref(),
+            get("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
+            get("JWT_SESSION_CLAIM").unwrap_or_else(|| "sid".into()),
+        )
+        .map_err(ConfigError)?;
+
+        Ok(Config {
+            table_name,
+            verifier,
+            idle_timeout,
+            absolute_timeout,
+            trust_period,
+            tombstone,
+        })
+    }
+}
+
+fn missing(name: &str) -> ConfigError {
+    ConfigError(format!("{name} is required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const SECRET: (&str, &str) = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn defaults_follow_asvs_level_2() {
+        let c = config(&[("TABLE_NAME", "t"), SECRET]).unwrap();
+        assert_eq!((c.idle_timeout, c.absolute_timeout), (1800, 43_200));
+    }
+
+    #[test]
+    fn table_name_is_required() {
+        let err = config(&[SECRET]).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"));
+    }
+
+    #[test]
+    fn bad_numbers_and_idle_past_absolute_are_refused() {
+        assert!(config(&[("TABLE_NAME", "t"), SECRET, ("TRUST_PERIOD_SECONDS", "soon")]).is_err());
+        assert!(config(&[("TABLE_NAME", "t"), SECRET, ("SESSION_TOMBSTONE_SECONDS", "0")]).is_err());
+        let err = config(&[
+            ("TABLE_NAME", "t"),
+            SECRET,
+            ("SESSION_IDLE_TIMEOUT_SECONDS", "7200"),
+            ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "3600"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("must not exceed"));
+    }
+
+    #[test]
+    fn local_secret_only_against_a_loopback_emulator() {
+        assert!(config(&[("TABLE_NAME", "t")]).is_err());
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")
+            ])
+            .is_err()
+        );
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")
+            ])
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! One error type for every endpoint, and the one place it becomes a response.
+
+use lambda_http::http::StatusCode;
+
+/// Why a request was refused as unauthenticated (all map to 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header at all (RFC 6750 §3.1: no error code is sent).
+    Missing,
+    /// A header that is not exactly `Bearer <token>`.
+    Malformed,
+    /// The token failed verification (signature, algorithm, time, issuer, audience, claims).
+    InvalidToken,
+    /// The token is fine but its session is unknown, revoked or expired.
+    SessionEnded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    #[error("unauthorized: {0:?}")]
+    Unauthorized(AuthFailure),
+    #[error("Device not found")]
+    DeviceNotFound,
+    #[error("Session not found")]
+    SessionNotFound,
+    /// The heartbeat's documented wording for the same condition.
+    #[error("Session not found or expired")]
+    SessionNotFoundOrExpired,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// DynamoDB unreachable, timing out or throttling after the SDK's retries.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the detail is logged, never sent.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::DeviceNotFound | Error::SessionNotFound | Error::SessionNotFoundOrExpired => {
+                StatusCode::NOT_FOUND
+            }
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code of the envelope.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. } => code,
+            Error::Unauthorized(AuthFailure::Missing) => "MISSING_TOKEN",
+            Error::Unauthorized(AuthFailure::Malformed | AuthFailure::InvalidToken) => {
+                "INVALID_TOKEN"
+            }
+            Error::Unauthorized(AuthFailure::SessionEnded) => "SESSION_ENDED",
+            Error::DeviceNotFound => "DEVICE_NOT_FOUND",
+            Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
+            Error::Conflict(_) => "CONFLICT",
+            Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Error::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The human message of the envelope. `failure` is the endpoint's documented
+    /// 500 text ("Failed to retrieve devices"), so a fault never leaks its cause.
+    pub fn message(&self, failure: &'static str) -> String {
+        match self {
+            Error::Unauthorized(AuthFailure::Missing) => "Authentication required".into(),
+            Error::Unauthorized(AuthFailure::Malformed) => {
+                "Authorization header must be 'Bearer <token>'".into()
+            }
+            Error::Unauthorized(AuthFailure::InvalidToken) => "Invalid or expired token".into(),
+            Error::Unauthorized(AuthFailure::SessionEnded) => "Session revoked or expired".into(),
+            Error::Unavailable(_) => "Service temporarily unavailable, retry later".into(),
+            Error::Internal(_) => failure.into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// RFC 6750 §3: every 401 carries a challenge; a request that sent no
+    /// credentials gets no error code, any other failure `invalid_token` (a
+    /// malformed header too: this API answers every auth failure with 401).
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self {
+            Error::Unauthorized(AuthFailure::Missing) => Some(r#"Bearer realm="flashback""#),
+            Error::Unauthorized(_) => Some(r#"Bearer realm="flashback", error="invalid_token""#),
+            _ => None,
+        }
+    }
+}

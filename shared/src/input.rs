@@ -1,0 +1,196 @@
+//! The edge: path ids, query flags and JSON bodies become typed values here, or a
+//! clear 4xx. Nothing malformed reaches a handler.
+
+use std::fmt;
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request, RequestExt};
+use serde::de::{self, DeserializeOwned, Deserializer};
+use serde::Deserialize;
+
+use crate::domain::{DeviceId, SessionId};
+use crate::error::Error;
+
+/// Bodies above this are refused with 413: the largest valid registration is ~4 KiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The `{id}` path parameter as a device id.
+pub fn device_id(request: &Request) -> Result<DeviceId, Error> {
+    DeviceId::parse(&path_id(request))
+}
+
+/// The `{id}` path parameter as a session id.
+pub fn session_id(request: &Request) -> Result<SessionId, Error> {
+    SessionId::parse(&path_id(request))
+}
+
+fn path_id(request: &Request) -> String {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A boolean query flag: absent is false; only `true` and `false` are accepted.
+pub fn flag(request: &Request, name: &str) -> Result<bool, Error> {
+    match request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+    {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(Error::bad_request(
+            "INVALID_QUERY",
+            format!("Query parameter {name} must be true or false"),
+        )),
+    }
+}
+
+/// The JSON body as `T`. Unknown fields are ignored (the published client sends
+/// extra device details); known ones must have the right type and size.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
+    if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+        let media_type = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        if !media_type.eq_ignore_ascii_case("application/json") {
+            return Err(Error::UnsupportedMediaType);
+        }
+    }
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::bad_request("INVALID_JSON", "Request body is required"));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::bad_request("INVALID_JSON", "Request body must be UTF-8 JSON"))?;
+    let invalid_json = || Error::bad_request("INVALID_JSON", "Request body is not valid JSON");
+    let mut json = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut json).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            Error::bad_request("INVALID_FIELD", format!("{path}: {}", strip_position(&inner)))
+        } else {
+            invalid_json()
+        }
+    })?;
+    json.end().map_err(|_| invalid_json())?;
+    Ok(value)
+}
+
+/// serde_json appends "at line 1 column 9"; the field path says more.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// A string field of 1 to `MAX` characters with no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<const MAX: usize>(pub String);
+
+impl<const MAX: usize> Text<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<const MAX: usize>;
+        impl<const MAX: usize> de::Visitor<'_> for Visitor<MAX> {
+            type Value = Text<MAX>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a string of 1 to {MAX} characters")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                let length = value.chars().count();
+                if length == 0 || length > MAX || value.chars().any(char::is_control) {
+                    return Err(E::invalid_value(de::Unexpected::Str("(this value)"), &self));
+                }
+                Ok(Text(value.to_string()))
+            }
+        }
+        deserializer.deserialize_str(Visitor::<MAX>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        fingerprint: Text<8>,
+        #[serde(default)]
+        name: Option<Text<4>>,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder();
+        if let Some(content_type) = content_type {
+            builder = builder.header(CONTENT_TYPE, content_type);
+        }
+        builder.body(lambda_http::Body::from(body)).unwrap()
+    }
+
+    fn parse(content_type: Option<&str>, body: &str) -> Result<Body, Error> {
+        json_body::<Body>(&request(content_type, body))
+    }
+
+    fn code(result: Result<Body, Error>) -> &'static str {
+        result.unwrap_err().code()
+    }
+
+    #[test]
+    fn valid_bodies_parse_and_unknown_fields_are_ignored() {
+        let body = parse(Some("application/json; charset=utf-8"), r#"{"fingerprint":"abc","extra":[1]}"#).unwrap();
+        assert_eq!(body.fingerprint.as_str(), "abc");
+        assert!(body.name.is_none());
+        assert!(parse(None, r#"{"fingerprint":"abc","name":null}"#).is_ok());
+    }
+
+    #[test]
+    fn malformed_bodies_are_400_with_the_field_named() {
+        assert_eq!(code(parse(None, "")), "INVALID_JSON");
+        assert_eq!(code(parse(None, "{")), "INVALID_JSON");
+        assert_eq!(code(parse(None, r#"{"fingerprint":"a"} x"#)), "INVALID_JSON");
+        assert_eq!(code(parse(None, "[]")), "INVALID_FIELD");
+        let missing = parse(None, "{}").unwrap_err();
+        assert_eq!(missing.code(), "INVALID_FIELD");
+        assert!(missing.message("").contains("fingerprint"), "{missing}");
+        let wrong_type = parse(None, r#"{"fingerprint":5}"#).unwrap_err();
+        assert!(wrong_type.message("").starts_with("fingerprint: invalid type"), "{wrong_type}");
+        let long = parse(None, r#"{"fingerprint":"a","name":"abcde"}"#).unwrap_err();
+        assert!(long.message("").starts_with("name: "), "{long}");
+        assert_eq!(code(parse(None, r#"{"fingerprint":""}"#)), "INVALID_FIELD");
+        assert_eq!(code(parse(None, "{\"fingerprint\":\"a\\u0000\"}")), "INVALID_FIELD");
+    }
+
+    #[test]
+    fn content_type_size_and_encoding() {
+        assert_eq!(code(parse(Some("text/plain"), r#"{"fingerprint":"a"}"#)), "UNSUPPORTED_MEDIA_TYPE");
+        let huge = format!(r#"{{"fingerprint":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(code(parse(None, &huge)), "PAYLOAD_TOO_LARGE");
+        let binary = http::Request::builder()
+            .body(lambda_http::Body::Binary(vec![b'{', 0xff, b'}']))
+            .unwrap();
+        assert_eq!(json_body::<Body>(&binary).unwrap_err().code(), "INVALID_JSON");
+    }
+}

@@ -1,0 +1,28 @@
+//! The common crate of the device and session service: everything the endpoint
+//! binaries share lives here, once.
+//!
+//! - [`config`]: configuration read and validated once per cold start;
+//! - [`auth`]: Bearer parsing and JWT verification;
+//! - [`error`] and [`reply`]: one error type and one envelope, mapped once;
+//! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
+//! - [`domain`]: the pure rules (trust level, sliding expiry, device naming);
+//! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
+//!   every read and write;
+//! - [`views`]: the documented response objects;
+//! - [`app`]: the composition root each binary starts and the tests reuse.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod input;
+pub mod reply;
+pub mod store;
+pub mod useragent;
+pub mod views;
+
+pub use app::{App, serve};
+pub use error::Error;
+pub use lambda_http::{Request, RequestExt};
+pub use reply::Reply;

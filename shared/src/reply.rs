@@ -1,0 +1,83 @@
+//! The response envelope: `{"success": true, "data": …, "message"?: …}` plus the
+//! documented top-level keys the published client reads, or
+//! `{"success": false, "error": …, "code": …}`.
+
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+
+/// A successful answer, built by the endpoint and rendered once by [`Reply::into_response`].
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl Reply {
+    /// 200 with `data` as the canonical payload.
+    pub fn ok(data: impl Serialize) -> Self {
+        let mut body = Map::new();
+        body.insert("success".into(), Value::Bool(true));
+        body.insert("data".into(), to_value(data));
+        Reply {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn message(self, message: &str) -> Self {
+        self.with("message", message)
+    }
+
+    /// A documented top-level key (`devices`, `trustExpiresAt`, …) kept beside `data`
+    /// so the published TypeScript client keeps working.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.body.insert(key.into(), to_value(value));
+        self
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        json_response(self.status, &Value::Object(self.body), None)
+    }
+
+    /// The failure envelope; `failure` is the endpoint's documented 500 message.
+    pub fn error(error: &Error, failure: &'static str) -> Response<Body> {
+        let body = json!({
+            "success": false,
+            "error": error.message(failure),
+            "code": error.code(),
+        });
+        json_response(error.status(), &body, error.www_authenticate())
+    }
+}
+
+fn to_value(value: impl Serialize) -> Value {
+    // Our views are plain structs of strings, numbers and booleans: serializing
+    // them cannot fail.
+    serde_json::to_value(value).expect("response views serialize")
+}
+
+fn json_response(
+    status: StatusCode,
+    body: &Value,
+    www_authenticate: Option<&'static str>,
+) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(challenge) = www_authenticate {
+        builder = builder.header(header::WWW_AUTHENTICATE, challenge);
+    }
+    builder
+        .body(Body::Text(body.to_string()))
+        .expect("static headers are valid")
+}

@@ -1,0 +1,706 @@
+//! DynamoDB: one table, one partition per user (DESIGN §4).
+//!
+//! | item        | PK             | SK                          |
+//! |-------------|----------------|-----------------------------|
+//! | device      | `USER#<user>`  | `DEVICE#<deviceId>`         |
+//! | fingerprint | `USER#<user>`  | `FP#<sha256(fingerprint)>`  |
+//! | session     | `USER#<user>`  | `SESSION#<sessionId>`       |
+//!
+//! Reads are one strongly consistent Query of the partition, which also yields the
+//! caller's session for the guard (eventual consistency could let a just-revoked
+//! session through). Writes are transactions in which the caller's session is a
+//! condition, so a write made by a revoked session can never land.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Identity;
+use crate::domain::{
+    DeviceId, DeviceType, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
+    session_ttl,
+};
+use crate::error::{AuthFailure, Error};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's limit of actions in one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The name of the TTL attribute enabled on the table.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// A session is alive: active, and before both expiries. The same rule as
+/// [`Lifetime::is_alive`], as a condition expression.
+const ALIVE: &str = "#status = :active AND expiresAt > :now AND absoluteExpiresAt > :now";
+
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: DeviceId,
+    pub fingerprint: String,
+    pub name: String,
+    pub device_type: DeviceType,
+    pub os: String,
+    pub browser: String,
+    pub user_agent: String,
+    pub ip_address: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub trust: TrustState,
+    pub trust_expires_at: Option<Epoch>,
+    pub last_seen: Epoch,
+    pub created_at: Epoch,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub device_id: DeviceId,
+    pub lifetime: Lifetime,
+    pub started_at: Epoch,
+    pub last_activity: Epoch,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+    pub login_method: Option<String>,
+}
+
+/// Everything in one user's partition, from one Query.
+#[derive(Debug, Default)]
+pub struct Account {
+    pub devices: Vec<Device>,
+    pub sessions: Vec<Session>,
+    fingerprints: HashMap<String, DeviceId>,
+}
+
+impl Account {
+    /// The session guard: the caller's session must be registered and alive.
+    pub fn guard(&self, identity: &Identity, now: Epoch) -> Result<&Session, Error> {
+        self.session(&identity.session_id)
+            .filter(|s| s.lifetime.is_alive(now))
+            .ok_or(Error::Unauthorized(AuthFailure::SessionEnded))
+    }
+
+    pub fn session(&self, id: &SessionId) -> Option<&Session> {
+        self.sessions.iter().find(|s| &s.id == id)
+    }
+
+    pub fn device(&self, id: &DeviceId) -> Option<&Device> {
+        self.devices.iter().find(|d| &d.id == id)
+    }
+
+    pub fn device_by_fingerprint(&self, fingerprint: &str) -> Option<&Device> {
+        self.fingerprints
+            .get(&fingerprint_hash(fingerprint))
+            .and_then(|id| self.device(id))
+    }
+
+    /// The sessions alive at `now`, on every device or on one.
+    pub fn alive_sessions<'a>(
+        &'a self,
+        now: Epoch,
+        device: Option<&'a DeviceId>,
+    ) -> impl Iterator<Item = &'a Session> + 'a {
+        self.sessions.iter().filter(move |s| {
+            s.lifetime.is_alive(now) && device.is_none_or(|d| &s.device_id == d)
+        })
+    }
+
+    /// The last time a device was active: its last sign-in or the last heartbeat of
+    /// any of its sessions, whichever is later.
+    pub fn last_seen(&self, device: &Device) -> Epoch {
+        self.sessions
+            .iter()
+            .filter(|s| s.device_id == device.id)
+            .map(|s| s.last_activity)
+            .fold(device.last_seen, Epoch::max)
+    }
+}
+
+/// A change made to a device at the end of a cascade, once its sessions are revoked.
+#[derive(Debug)]
+pub enum DeviceChange<'a> {
+    Untrust(&'a DeviceId),
+    Remove(&'a Device),
+}
+
+/// What an action in a transaction stands for, to explain a cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The caller's own session (its condition is the guard).
+    Caller,
+    /// The session the caller asked to end.
+    Target,
+    /// The device the caller named.
+    Device,
+    /// Anything whose failure means a concurrent change: retry.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: String) -> Self {
+        Store { client, table }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One strongly consistent Query of the user's partition (paged past 1 MB).
+    pub async fn account(&self, user: &UserId) -> Result<Account, Error> {
+        let mut account = Account::default();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", pk(user))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(fault)?;
+            for item in page.items() {
+                let sk = text(item, "SK").unwrap_or_default();
+                if sk.starts_with("DEVICE#") {
+                    account.devices.extend(device_from(item));
+                } else if sk.starts_with("SESSION#") {
+                    account.sessions.extend(session_from(item));
+                } else if let Some(hash) = sk.strip_prefix("FP#") {
+                    let device = text(item, "deviceId").and_then(|d| DeviceId::parse(d).ok());
+                    account.fingerprints.extend(device.map(|d| (hash.to_string(), d)));
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(account);
+            }
+        }
+    }
+
+    /// Binds a new session to a device: creates the device (and its fingerprint
+    /// entry, so one fingerprint is one device) or refreshes its descriptor. `Ok(false)`
+    /// when a concurrent registration got there first: read again and retry.
+    pub async fn register(
+        &self,
+        user: &UserId,
+        session: &Session,
+        device: &Device,
+        device_is_new: bool,
+        tombstone: i64,
+    ) -> Result<bool, Error> {
+        let mut actions = vec![(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(session_item(user, session, tombstone)))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(build_fault)?,
+                )
+                .build(),
+            Role::Other,
+        )];
+        if device_is_new {
+            let mut fingerprint = key(user, format!("FP#{}", fingerprint_hash(&device.fingerprint)));
+            fingerprint.insert("deviceId".into(), s(device.id.as_str()));
+            for item in [device_item(user, device), fingerprint] {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map_err(build_fault)?;
+                actions.push((TransactWriteItem::builder().put(put).build(), Role::Other));
+            }
+        } else {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
+                .update_expression(
+                    "SET deviceName = :name, deviceType = :type, os = :os, browser = :browser, \
+                     userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now",
+                )
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":name", s(&device.name))
+                .expression_attribute_values(":type", s(device.device_type.as_str()))
+                .expression_attribute_values(":os", s(&device.os))
+                .expression_attribute_values(":browser", s(&device.browser))
+                .expression_attribute_values(":ua", s(&device.user_agent))
+                .expression_attribute_values(":ip", optional(&device.ip_address))
+                .expression_attribute_values(":country", optional(&device.country))
+                .expression_attribute_values(":city", optional(&device.city))
+                .expression_attribute_values(":now", n(device.last_seen))
+                .build()
+                .map_err(build_fault)?;
+            actions.push((TransactWriteItem::builder().update(update).build(), Role::Other));
+        }
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(Cancelled(Role::Other)) => Ok(false),
+            Err(Cancelled(_)) => Err(Error::Internal("unexpected cancellation".into())),
+            Err(Failed(error)) => Err(error),
+        }
+    }
+
+    /// Marks a device trusted until `expires_at`, if the caller's session is alive.
+    pub async fn trust_device(
+        &self,
+        identity: &Identity,
+        device: &DeviceId,
+        expires_at: Epoch,
+        now: Epoch,
+    ) -> Result<(), Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&identity.user_id, format!("DEVICE#{}", device.as_str()))))
+            .update_expression("SET trust = :trusted, trustExpiresAt = :expires")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
+            .expression_attribute_values(":expires", n(expires_at))
+            .build()
+            .map_err(build_fault)?;
+        let actions = vec![
+            self.caller_check(identity, now)?,
+            (TransactWriteItem::builder().update(update).build(), Role::Device),
+        ];
+        self.transact(actions).await.map_err(explain)
+    }
+
+    /// Ends one session. Ending another session of the user is conditioned on the
+    /// caller's own being alive, in the same transaction.
+    pub async fn revoke_session(
+        &self,
+        identity: &Identity,
+        target: &SessionId,
+        now: Epoch,
+        tombstone: i64,
+    ) -> Result<(), Error> {
+        let role = if target == &identity.session_id {
+            Role::Caller
+        } else {
+            Role::Target
+        };
+        let mut actions = vec![(self.revoke(&identity.user_id, target, now, tombstone)?, role)];
+        if role == Role::Target {
+            actions.push(self.caller_check(identity, now)?);
+        }
+        self.transact(actions).await.map_err(explain)
+    }
+
+    /// Ends the given sessions (all alive when read) and then applies `change` to
+    /// their device. Any number of sessions: they go in transactions of at most 100
+    /// actions, each guarded by the caller's session; the caller's own revocation and
+    /// the device change come last, so a failure half-way leaves the device as it was
+    /// and only ever more sessions ended, never fewer. Returns how many ended.
+    pub async fn revoke_sessions(
+        &self,
+        identity: &Identity,
+        sessions: &[&SessionId],
+        change: Option<DeviceChange<'_>>,
+        now: Epoch,
+        tombstone: i64,
+    ) -> Result<usize, Error> {
+        let user = &identity.user_id;
+        let mut others = Vec::with_capacity(sessions.len());
+        let mut last = Vec::new();
+        for id in sessions {
+            if *id == &identity.session_id {
+                last.push((self.revoke(user, id, now, tombstone)?, Role::Caller));
+            } else {
+                let action = self.revoke_condition(user, id, now, tombstone, "attribute_exists(PK)")?;
+                others.push((action, Role::Other));
+            }
+        }
+        match change {
+            Some(DeviceChange::Untrust(device)) => {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user, format!("DEVICE#{}", device.as_str()))))
+                    .update_expression("SET trust = :untrusted REMOVE trustExpiresAt")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":untrusted", s(TrustState::Untrusted.as_str()))
+                    .build()
+                    .map_err(build_fault)?;
+                last.push((TransactWriteItem::builder().update(update).build(), Role::Device));
+            }
+            Some(DeviceChange::Remove(device)) => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .map_err(build_fault)?;
+                last.push((TransactWriteItem::builder().delete(delete).build(), Role::Device));
+                let fingerprint = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user, format!("FP#{}", fingerprint_hash(&device.fingerprint)))))
+                    .build()
+                    .map_err(build_fault)?;
+                last.push((TransactWriteItem::builder().delete(fingerprint).build(), Role::Other));
+            }
+            None => {}
+        }
+        let caller_in_last = last.iter().any(|(_, role)| *role == Role::Caller);
+        if !caller_in_last {
+            last.push(self.caller_check(identity, now)?);
+        }
+
+        // Fill transactions with the other sessions, one slot kept for the guard; the
+        // last transaction carries the caller's revocation and the device change.
+        let room = MAX_TRANSACTION_ITEMS - 1;
+        while others.len() + last.len() > MAX_TRANSACTION_ITEMS {
+            let rest = others.split_off(room.min(others.len()));
+            let mut batch = std::mem::replace(&mut others, rest);
+            batch.push(self.caller_check(identity, now)?);
+            self.transact(batch).await.map_err(explain)?;
+        }
+        others.extend(last);
+        self.transact(others).await.map_err(explain)?;
+        Ok(sessions.len())
+    }
+
+    /// Records activity on the caller's session and slides its idle expiry, never
+    /// past the absolute cap. One conditional write when the cap is not near; a
+    /// second one, pinned to the cap, when it is. `device`: the session must be on it.
+    pub async fn heartbeat(
+        &self,
+        identity: &Identity,
+        device: Option<&DeviceId>,
+        now: Epoch,
+        idle_timeout: i64,
+    ) -> Result<Epoch, Error> {
+        let candidate = now + idle_timeout;
+        let on_device = if device.is_some() { " AND deviceId = :device" } else { "" };
+        let update = |expires: &str, condition: String| {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&identity.user_id, session_sk(&identity.session_id))))
+                .update_expression(format!("SET lastActivity = :now, expiresAt = {expires}"))
+                .condition_expression(format!("{ALIVE}{on_device}{condition}"))
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("ACTIVE"))
+                .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            if let Some(device) = device {
+                request = request.expression_attribute_values(":device", s(device.as_str()));
+            }
+            request
+        };
+
+        let sliding = update(":candidate", " AND absoluteExpiresAt > :candidate".into())
+            .expression_attribute_values(":candidate", n(candidate))
+            .send()
+            .await;
+        let old = match sliding {
+            Ok(_) => return Ok(candidate),
+            Err(error) => condition_failed_item(error)?,
+        };
+        // Why did it fail? Only "the cap is near" deserves the second write.
+        let session = old.as_ref().and_then(session_from);
+        match session {
+            Some(s) if !s.lifetime.is_alive(now) => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
+            Some(s) if device.is_some_and(|d| d != &s.device_id) => Err(Error::SessionNotFoundOrExpired),
+            Some(s) => {
+                match update("absoluteExpiresAt", String::new()).send().await {
+                    Ok(_) => Ok(s.lifetime.absolute_expires_at),
+                    Err(error) => {
+                        condition_failed_item(error)?;
+                        Err(Error::Unauthorized(AuthFailure::SessionEnded))
+                    }
+                }
+            }
+            None => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
+        }
+    }
+
+    /// A condition that the caller's session is alive, as a transaction action.
+    fn caller_check(&self, identity: &Identity, now: Epoch) -> Result<(TransactWriteItem, Role), Error> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&identity.user_id, session_sk(&identity.session_id))))
+            .condition_expression(ALIVE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("ACTIVE"))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_fault)?;
+        Ok((TransactWriteItem::builder().condition_check(check).build(), Role::Caller))
+    }
+
+    /// Revoking a session that must be alive.
+    fn revoke(&self, user: &UserId, id: &SessionId, now: Epoch, tombstone: i64) -> Result<TransactWriteItem, Error> {
+        self.revoke_condition(user, id, now, tombstone, ALIVE)
+    }
+
+    /// The session becomes a tombstone: kept, revoked, until its TTL, so its id can
+    /// never be registered again.
+    fn revoke_condition(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        now: Epoch,
+        tombstone: i64,
+        condition: &str,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, session_sk(id))))
+            .update_expression("SET #status = :revoked, revokedAt = :now, #ttl = :ttl")
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":revoked", s("REVOKED"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":ttl", n(now + tombstone));
+        if condition == ALIVE {
+            update = update.expression_attribute_values(":active", s("ACTIVE"));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_fault)?)
+            .build())
+    }
+
+    async fn transact(&self, actions: Vec<(TransactWriteItem, Role)>) -> Result<(), TransactError> {
+        let (items, roles): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(context)) => match context.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    match failed {
+                        Some(index) => Err(Cancelled(roles[index])),
+                        // Cancelled for a conflict with another transaction: retryable.
+                        None => Err(Failed(Error::Unavailable(format!("transaction cancelled: {cancelled}")))),
+                    }
+                }
+                _ => Err(Failed(fault(SdkError::ServiceError(context)))),
+            },
+            Err(other) => Err(Failed(fault(other))),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum TransactError {
+    Cancelled(Role),
+    Failed(Error),
+}
+use TransactError::{Cancelled, Failed};
+
+/// What a cancelled transaction means to the caller.
+fn explain(error: TransactError) -> Error {
+    match error {
+        Cancelled(Role::Caller) => Error::Unauthorized(AuthFailure::SessionEnded),
+        Cancelled(Role::Target) => Error::SessionNotFound,
+        Cancelled(Role::Device) => Error::DeviceNotFound,
+        Cancelled(Role::Other) => Error::Conflict("The resource changed concurrently, retry"),
+        Failed(error) => error,
+    }
+}
+
+/// The old item when an update failed its condition; any other failure is a fault.
+fn condition_failed_item<R: std::fmt::Debug>(
+    error: SdkError<UpdateItemError, R>,
+) -> Result<Option<Item>, Error> {
+    match error {
+        SdkError::ServiceError(context) => match context.err() {
+            UpdateItemError::ConditionalCheckFailedException(failed) => Ok(failed.item().cloned()),
+            _ => Err(fault(SdkError::ServiceError(context))),
+        },
+        other => Err(fault(other)),
+    }
+}
+
+/// An SDK failure as our error: DynamoDB unreachable, slow or throttling (after the
+/// SDK's own retries) is 503; anything else 500. The detail is only logged.
+pub fn fault<E, R>(error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(context) => matches!(
+            context.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionInProgressException"
+            )
+        ),
+        _ => false,
+    };
+    if transient {
+        Error::Unavailable(detail)
+    } else {
+        Error::Internal(detail)
+    }
+}
+
+fn build_fault(error: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::Internal(format!("request build: {error}"))
+}
+
+/// The fingerprint's key: a hash, so the key is fixed-size whatever the client sends.
+pub fn fingerprint_hash(fingerprint: &str) -> String {
+    hex::encode(Sha256::digest(fingerprint.as_bytes()))
+}
+
+fn pk(user: &UserId) -> AttributeValue {
+    s(format!("USER#{}", user.as_str()))
+}
+
+fn session_sk(id: &SessionId) -> String {
+    format!("SESSION#{}", id.as_str())
+}
+
+fn key(user: &UserId, sk: String) -> Item {
+    HashMap::from([("PK".to_string(), pk(user)), ("SK".to_string(), s(sk))])
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn optional(value: &Option<String>) -> AttributeValue {
+    value.as_ref().map_or(AttributeValue::Null(true), |v| s(v))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn owned(item: &Item, name: &str) -> Option<String> {
+    text(item, name).map(str::to_string)
+}
+
+fn number(item: &Item, name: &str) -> Option<Epoch> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn device_item(user: &UserId, device: &Device) -> Item {
+    let mut item = key(user, format!("DEVICE#{}", device.id.as_str()));
+    let fields = [
+        ("deviceId", s(device.id.as_str())),
+        ("fingerprint", s(&device.fingerprint)),
+        ("deviceName", s(&device.name)),
+        ("deviceType", s(device.device_type.as_str())),
+        ("os", s(&device.os)),
+        ("browser", s(&device.browser)),
+        ("userAgent", s(&device.user_agent)),
+        ("ipAddress", optional(&device.ip_address)),
+        ("country", optional(&device.country)),
+        ("city", optional(&device.city)),
+        ("trust", s(device.trust.as_str())),
+        ("lastSeen", n(device.last_seen)),
+        ("createdAt", n(device.created_at)),
+    ];
+    item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    if let Some(expires) = device.trust_expires_at {
+        item.insert("trustExpiresAt".into(), n(expires));
+    }
+    item
+}
+
+fn device_from(item: &Item) -> Option<Device> {
+    Some(Device {
+        id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        fingerprint: owned(item, "fingerprint")?,
+        name: owned(item, "deviceName")?,
+        device_type: DeviceType::parse(text(item, "deviceType")?).unwrap_or(DeviceType::Unknown),
+        os: owned(item, "os").unwrap_or_default(),
+        browser: owned(item, "browser").unwrap_or_default(),
+        user_agent: owned(item, "userAgent").unwrap_or_default(),
+        ip_address: owned(item, "ipAddress"),
+        country: owned(item, "country"),
+        city: owned(item, "city"),
+        trust: TrustState::parse(text(item, "trust").unwrap_or_default()),
+        trust_expires_at: number(item, "trustExpiresAt"),
+        last_seen: number(item, "lastSeen")?,
+        created_at: number(item, "createdAt")?,
+    })
+}
+
+fn session_item(user: &UserId, session: &Session, tombstone: i64) -> Item {
+    let mut item = key(user, session_sk(&session.id));
+    let status = match session.lifetime.status {
+        SessionStatus::Active => "ACTIVE",
+        SessionStatus::Revoked => "REVOKED",
+    };
+    let fields = [
+        ("sessionId", s(session.id.as_str())),
+        ("deviceId", s(session.device_id.as_str())),
+        ("status", s(status)),
+        ("startedAt", n(session.started_at)),
+        ("lastActivity", n(session.last_activity)),
+        ("expiresAt", n(session.lifetime.expires_at)),
+        ("absoluteExpiresAt", n(session.lifetime.absolute_expires_at)),
+        ("ipAddress", optional(&session.ip_address)),
+        ("location", optional(&session.location)),
+        ("loginMethod", optional(&session.login_method)),
+        (TTL_ATTRIBUTE, n(session_ttl(&session.lifetime, None, tombstone))),
+    ];
+    item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    item
+}
+
+fn session_from(item: &Item) -> Option<Session> {
+    let status = match text(item, "status")? {
+        "ACTIVE" => SessionStatus::Active,
+        _ => SessionStatus::Revoked,
+    };
+    Some(Session {
+        id: SessionId::parse(text(item, "sessionId")?).ok()?,
+        device_id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        lifetime: Lifetime {
+            status,
+            expires_at: number(item, "expiresAt")?,
+            absolute_expires_at: number(item, "absoluteExpiresAt")?,
+        },
+        started_at: number(item, "startedAt")?,
+        last_activity: number(item, "lastActivity")?,
+        ip_address: owned(item, "ipAddress"),
+        location: owned(item, "location"),
+        login_method: owned(item, "loginMethod"),
+    })
+}

@@ -1,0 +1,116 @@
+//! The response objects, with the field names the published client reads
+//! (flashback-api.md §10) and ours in addition (`isCurrent`, `deviceId`,
+//! `absoluteExpiresAt`).
+
+use serde::Serialize;
+
+use crate::domain::{DeviceType, Epoch, SessionId, TrustLevel, TrustState, rfc3339, trust_level};
+use crate::store::{Account, Device, Session};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    pub id: String,
+    pub device_name: String,
+    pub device_type: DeviceType,
+    pub os: String,
+    pub browser: String,
+    pub ip_address: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub is_trusted: bool,
+    pub trust_level: TrustLevel,
+    pub last_seen: String,
+    pub created_at: String,
+    pub trust_expires_at: Option<String>,
+    pub is_current: bool,
+}
+
+/// `GET /devices/{id}`: the device, how it identifies itself, and its live sessions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDetailView {
+    #[serde(flatten)]
+    pub device: DeviceView,
+    pub user_agent: String,
+    pub device_fingerprint: String,
+    pub sessions: Vec<SessionView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub device_id: String,
+    pub device_name: String,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+    pub started_at: String,
+    pub last_activity: String,
+    pub expires_at: String,
+    pub absolute_expires_at: String,
+    pub login_method: Option<String>,
+    pub is_current: bool,
+}
+
+impl DeviceView {
+    /// `current`: the session the caller is signed in with.
+    pub fn new(account: &Account, device: &Device, current: &SessionId, now: Epoch) -> Self {
+        let level = trust_level(device.trust, device.trust_expires_at, now);
+        let is_current = account
+            .session(current)
+            .is_some_and(|s| s.device_id == device.id);
+        DeviceView {
+            id: device.id.as_str().to_string(),
+            device_name: device.name.clone(),
+            device_type: device.device_type,
+            os: device.os.clone(),
+            browser: device.browser.clone(),
+            ip_address: device.ip_address.clone(),
+            country: device.country.clone(),
+            city: device.city.clone(),
+            is_trusted: level == TrustLevel::High,
+            trust_level: level,
+            last_seen: rfc3339(account.last_seen(device)),
+            created_at: rfc3339(device.created_at),
+            // Shown while trusted, and after it lapsed (MEDIUM) so the user sees when.
+            trust_expires_at: match device.trust {
+                TrustState::Trusted => device.trust_expires_at.map(rfc3339),
+                _ => None,
+            },
+            is_current,
+        }
+    }
+}
+
+impl DeviceDetailView {
+    pub fn new(account: &Account, device: &Device, current: &SessionId, now: Epoch) -> Self {
+        DeviceDetailView {
+            device: DeviceView::new(account, device, current, now),
+            user_agent: device.user_agent.clone(),
+            device_fingerprint: device.fingerprint.clone(),
+            sessions: account
+                .alive_sessions(now, Some(&device.id))
+                .map(|s| SessionView::new(s, &device.name, current))
+                .collect(),
+        }
+    }
+}
+
+impl SessionView {
+    pub fn new(session: &Session, device_name: &str, current: &SessionId) -> Self {
+        SessionView {
+            id: session.id.as_str().to_string(),
+            device_id: session.device_id.as_str().to_string(),
+            device_name: device_name.to_string(),
+            ip_address: session.ip_address.clone(),
+            location: session.location.clone(),
+            started_at: rfc3339(session.started_at),
+            last_activity: rfc3339(session.last_activity),
+            expires_at: rfc3339(session.lifetime.expires_at),
+            absolute_expires_at: rfc3339(session.lifetime.absolute_expires_at),
+            login_method: session.login_method.clone(),
+            is_current: &session.id == current,
+        }
+    }
+}
