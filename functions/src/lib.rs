@@ -1,1 +1,14 @@
+//! The endpoints, one module each; `src/bin/<name>.rs` runs one as its own Lambda
+//! function. Every handler reads top to bottom: parse input → authenticate →
+//! one store call → the documented response.
 
+pub mod delete_device;
+pub mod get_device;
+pub mod list_devices;
+pub mod list_sessions;
+pub mod register_session;
+pub mod revoke_all_sessions;
+pub mod revoke_session;
+pub mod session_heartbeat;
+pub mod trust_device;
+pub mod untrust_device;

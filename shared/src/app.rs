@@ -10,11 +10,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use lambda_http::{Body, Request, Response, service_fn};
 
+use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::{Epoch, now};
 use crate::error::Error;
 use crate::reply::Reply;
-use crate::store::Store;
+use crate::store::{Account, Session, Store};
 
 pub struct App {
     pub config: Config,
@@ -48,6 +49,35 @@ impl App {
     pub fn now(&self) -> Epoch {
         now()
     }
+
+    /// Reads the caller's identity from the Bearer token (no I/O).
+    pub fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
+        self.config.verifier.authenticate(request)
+    }
+
+    /// One Query of the caller's partition, and the session guard on its result:
+    /// a revoked or expired session gets 401 on its very next request.
+    pub async fn caller(&self, identity: Identity) -> Result<Caller, Error> {
+        let account = self.store.account(&identity.user_id).await?;
+        let now = self.now();
+        let session = account.guard(&identity, now)?.clone();
+        Ok(Caller {
+            identity,
+            session,
+            account,
+            now,
+        })
+    }
+}
+
+/// A signed-in caller whose session passed the guard, with their whole account.
+#[derive(Debug)]
+pub struct Caller {
+    pub identity: Identity,
+    /// The caller's own session, alive when read.
+    pub session: Session,
+    pub account: Account,
+    pub now: Epoch,
 }
 
 /// Runs one endpoint as a Lambda function. `failure` is its documented 500 message.

@@ -97,7 +97,10 @@ impl std::fmt::Debug for Verifier {
 }
 
 fn is_symmetric(algorithm: &Algorithm) -> bool {
-    matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+    matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    )
 }
 
 impl Verifier {
@@ -128,18 +131,28 @@ impl Verifier {
         }
         let keys = match material {
             KeyMaterial::Secret(_) if !symmetric => {
-                return Err("JWT_SECRET verifies only HS256/HS384/HS512 (check JWT_ALGORITHMS)".into());
+                return Err(
+                    "JWT_SECRET verifies only HS256/HS384/HS512 (check JWT_ALGORITHMS)".into(),
+                );
             }
             KeyMaterial::Secret(secret) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(format!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"));
+                return Err(format!(
+                    "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+                ));
             }
             KeyMaterial::Secret(secret) => {
-                vec![VerificationKey::any(DecodingKey::from_secret(secret.as_bytes()))]
+                vec![VerificationKey::any(DecodingKey::from_secret(
+                    secret.as_bytes(),
+                ))]
             }
             _ if symmetric => {
-                return Err("public keys cannot verify HS* algorithms (check JWT_ALGORITHMS)".into());
+                return Err(
+                    "public keys cannot verify HS* algorithms (check JWT_ALGORITHMS)".into(),
+                );
             }
-            KeyMaterial::PublicKeyPem(pem) => vec![VerificationKey::any(pem_key(&pem, &algorithms)?)],
+            KeyMaterial::PublicKeyPem(pem) => {
+                vec![VerificationKey::any(pem_key(&pem, &algorithms)?)]
+            }
             KeyMaterial::Jwks(document) => jwks_keys(&document)?,
         };
 
@@ -194,7 +207,8 @@ impl Verifier {
                 }
         });
         for candidate in candidates {
-            if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, &self.validation) {
+            if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, &self.validation)
+            {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
                 let user_id = UserId::parse(claim(&self.user_claim)?).ok()?;
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
@@ -243,7 +257,10 @@ fn pem_key(pem: &str, algorithms: &[Algorithm]) -> Result<DecodingKey, String> {
         ES256 | ES384 => 1,
         _ => 2,
     };
-    if algorithms.iter().any(|a| family(a) != family(&algorithms[0])) {
+    if algorithms
+        .iter()
+        .any(|a| family(a) != family(&algorithms[0]))
+    {
         return Err("JWT_PUBLIC_KEY is one key: JWT_ALGORITHMS must name one key family".into());
     }
     let parsed = match family(&algorithms[0]) {

@@ -126,8 +126,22 @@ mod tests {
 
     #[test]
     fn bad_numbers_and_idle_past_absolute_are_refused() {
-        assert!(config(&[("TABLE_NAME", "t"), SECRET, ("TRUST_PERIOD_SECONDS", "soon")]).is_err());
-        assert!(config(&[("TABLE_NAME", "t"), SECRET, ("SESSION_TOMBSTONE_SECONDS", "0")]).is_err());
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                SECRET,
+                ("TRUST_PERIOD_SECONDS", "soon")
+            ])
+            .is_err()
+        );
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                SECRET,
+                ("SESSION_TOMBSTONE_SECONDS", "0")
+            ])
+            .is_err()
+        );
         let err = config(&[
             ("TABLE_NAME", "t"),
             SECRET,
@@ -144,7 +158,10 @@ mod tests {
         assert!(
             config(&[
                 ("TABLE_NAME", "t"),
-                ("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")
+                (
+                    "AWS_ENDPOINT_URL_DYNAMODB",
+                    "https://dynamodb.eu-west-1.amazonaws.com"
+                )
             ])
             .is_err()
         );

@@ -50,9 +50,13 @@ impl SessionId {
     /// 1 to 128 characters of `A-Z a-z 0-9 . _ ~ : -`: every id format identity
     /// platforms issue (UUIDs, ULIDs, opaque base64url), nothing that needs escaping.
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | ':' | '-');
+        let allowed =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | ':' | '-');
         if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.chars().all(allowed) {
-            return Err(Error::bad_request("INVALID_SESSION_ID", "Invalid session id"));
+            return Err(Error::bad_request(
+                "INVALID_SESSION_ID",
+                "Invalid session id",
+            ));
         }
         Ok(SessionId(raw.to_string()))
     }
@@ -202,7 +206,9 @@ impl Lifetime {
     }
 
     pub fn is_alive(&self, now: Epoch) -> bool {
-        self.status == SessionStatus::Active && now < self.expires_at && now < self.absolute_expires_at
+        self.status == SessionStatus::Active
+            && now < self.expires_at
+            && now < self.absolute_expires_at
     }
 }
 
@@ -226,11 +232,26 @@ mod tests {
     #[test]
     fn trust_levels() {
         let now = 1_000;
-        assert_eq!(trust_level(TrustState::Trusted, Some(2_000), now), TrustLevel::High);
-        assert_eq!(trust_level(TrustState::Trusted, Some(1_000), now), TrustLevel::Medium);
-        assert_eq!(trust_level(TrustState::Trusted, None, now), TrustLevel::Medium);
-        assert_eq!(trust_level(TrustState::Untrusted, Some(2_000), now), TrustLevel::Low);
-        assert_eq!(trust_level(TrustState::Never, None, now), TrustLevel::Unknown);
+        assert_eq!(
+            trust_level(TrustState::Trusted, Some(2_000), now),
+            TrustLevel::High
+        );
+        assert_eq!(
+            trust_level(TrustState::Trusted, Some(1_000), now),
+            TrustLevel::Medium
+        );
+        assert_eq!(
+            trust_level(TrustState::Trusted, None, now),
+            TrustLevel::Medium
+        );
+        assert_eq!(
+            trust_level(TrustState::Untrusted, Some(2_000), now),
+            TrustLevel::Low
+        );
+        assert_eq!(
+            trust_level(TrustState::Never, None, now),
+            TrustLevel::Unknown
+        );
     }
 
     #[test]
@@ -238,7 +259,10 @@ mod tests {
         assert_eq!(sliding_expiry(100, 30, 1_000), 130);
         assert_eq!(sliding_expiry(990, 30, 1_000), 1_000);
         let start = Lifetime::start(0, 1_800, 43_200);
-        assert_eq!((start.expires_at, start.absolute_expires_at), (1_800, 43_200));
+        assert_eq!(
+            (start.expires_at, start.absolute_expires_at),
+            (1_800, 43_200)
+        );
         let short = Lifetime::start(0, 600, 300);
         assert_eq!(short.expires_at, 300, "idle expiry never passes the cap");
     }

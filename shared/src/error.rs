@@ -18,10 +18,7 @@ pub enum AuthFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-    },
+    BadRequest { code: &'static str, message: String },
     #[error("unauthorized: {0:?}")]
     Unauthorized(AuthFailure),
     #[error("Device not found")]

@@ -5,8 +5,8 @@ use std::fmt;
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, RequestExt};
-use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer};
 
 use crate::domain::{DeviceId, SessionId};
 use crate::error::Error;
@@ -72,7 +72,10 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
         return Err(Error::PayloadTooLarge);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::bad_request("INVALID_JSON", "Request body is required"));
+        return Err(Error::bad_request(
+            "INVALID_JSON",
+            "Request body is required",
+        ));
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::bad_request("INVALID_JSON", "Request body must be UTF-8 JSON"))?;
@@ -82,7 +85,10 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if inner.is_data() {
-            Error::bad_request("INVALID_FIELD", format!("{path}: {}", strip_position(&inner)))
+            Error::bad_request(
+                "INVALID_FIELD",
+                format!("{path}: {}", strip_position(&inner)),
+            )
         } else {
             invalid_json()
         }
@@ -160,7 +166,11 @@ mod tests {
 
     #[test]
     fn valid_bodies_parse_and_unknown_fields_are_ignored() {
-        let body = parse(Some("application/json; charset=utf-8"), r#"{"fingerprint":"abc","extra":[1]}"#).unwrap();
+        let body = parse(
+            Some("application/json; charset=utf-8"),
+            r#"{"fingerprint":"abc","extra":[1]}"#,
+        )
+        .unwrap();
         assert_eq!(body.fingerprint.as_str(), "abc");
         assert!(body.name.is_none());
         assert!(parse(None, r#"{"fingerprint":"abc","name":null}"#).is_ok());
@@ -170,27 +180,44 @@ mod tests {
     fn malformed_bodies_are_400_with_the_field_named() {
         assert_eq!(code(parse(None, "")), "INVALID_JSON");
         assert_eq!(code(parse(None, "{")), "INVALID_JSON");
-        assert_eq!(code(parse(None, r#"{"fingerprint":"a"} x"#)), "INVALID_JSON");
+        assert_eq!(
+            code(parse(None, r#"{"fingerprint":"a"} x"#)),
+            "INVALID_JSON"
+        );
         assert_eq!(code(parse(None, "[]")), "INVALID_FIELD");
         let missing = parse(None, "{}").unwrap_err();
         assert_eq!(missing.code(), "INVALID_FIELD");
         assert!(missing.message("").contains("fingerprint"), "{missing}");
         let wrong_type = parse(None, r#"{"fingerprint":5}"#).unwrap_err();
-        assert!(wrong_type.message("").starts_with("fingerprint: invalid type"), "{wrong_type}");
+        assert!(
+            wrong_type
+                .message("")
+                .starts_with("fingerprint: invalid type"),
+            "{wrong_type}"
+        );
         let long = parse(None, r#"{"fingerprint":"a","name":"abcde"}"#).unwrap_err();
         assert!(long.message("").starts_with("name: "), "{long}");
         assert_eq!(code(parse(None, r#"{"fingerprint":""}"#)), "INVALID_FIELD");
-        assert_eq!(code(parse(None, "{\"fingerprint\":\"a\\u0000\"}")), "INVALID_FIELD");
+        assert_eq!(
+            code(parse(None, "{\"fingerprint\":\"a\\u0000\"}")),
+            "INVALID_FIELD"
+        );
     }
 
     #[test]
     fn content_type_size_and_encoding() {
-        assert_eq!(code(parse(Some("text/plain"), r#"{"fingerprint":"a"}"#)), "UNSUPPORTED_MEDIA_TYPE");
+        assert_eq!(
+            code(parse(Some("text/plain"), r#"{"fingerprint":"a"}"#)),
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
         let huge = format!(r#"{{"fingerprint":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
         assert_eq!(code(parse(None, &huge)), "PAYLOAD_TOO_LARGE");
         let binary = http::Request::builder()
             .body(lambda_http::Body::Binary(vec![b'{', 0xff, b'}']))
             .unwrap();
-        assert_eq!(json_body::<Body>(&binary).unwrap_err().code(), "INVALID_JSON");
+        assert_eq!(
+            json_body::<Body>(&binary).unwrap_err().code(),
+            "INVALID_JSON"
+        );
     }
 }

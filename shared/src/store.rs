@@ -108,9 +108,9 @@ impl Account {
         now: Epoch,
         device: Option<&'a DeviceId>,
     ) -> impl Iterator<Item = &'a Session> + 'a {
-        self.sessions.iter().filter(move |s| {
-            s.lifetime.is_alive(now) && device.is_none_or(|d| &s.device_id == d)
-        })
+        self.sessions
+            .iter()
+            .filter(move |s| s.lifetime.is_alive(now) && device.is_none_or(|d| &s.device_id == d))
     }
 
     /// The last time a device was active: its last sign-in or the last heartbeat of
@@ -187,7 +187,9 @@ impl Store {
                     account.sessions.extend(session_from(item));
                 } else if let Some(hash) = sk.strip_prefix("FP#") {
                     let device = text(item, "deviceId").and_then(|d| DeviceId::parse(d).ok());
-                    account.fingerprints.extend(device.map(|d| (hash.to_string(), d)));
+                    account
+                        .fingerprints
+                        .extend(device.map(|d| (hash.to_string(), d)));
                 }
             }
             start = page.last_evaluated_key;
@@ -222,7 +224,10 @@ impl Store {
             Role::Other,
         )];
         if device_is_new {
-            let mut fingerprint = key(user, format!("FP#{}", fingerprint_hash(&device.fingerprint)));
+            let mut fingerprint = key(
+                user,
+                format!("FP#{}", fingerprint_hash(&device.fingerprint)),
+            );
             fingerprint.insert("deviceId".into(), s(device.id.as_str()));
             for item in [device_item(user, device), fingerprint] {
                 let put = Put::builder()
@@ -253,7 +258,10 @@ impl Store {
                 .expression_attribute_values(":now", n(device.last_seen))
                 .build()
                 .map_err(build_fault)?;
-            actions.push((TransactWriteItem::builder().update(update).build(), Role::Other));
+            actions.push((
+                TransactWriteItem::builder().update(update).build(),
+                Role::Other,
+            ));
         }
         match self.transact(actions).await {
             Ok(()) => Ok(true),
@@ -273,7 +281,10 @@ impl Store {
     ) -> Result<(), Error> {
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(&identity.user_id, format!("DEVICE#{}", device.as_str()))))
+            .set_key(Some(key(
+                &identity.user_id,
+                format!("DEVICE#{}", device.as_str()),
+            )))
             .update_expression("SET trust = :trusted, trustExpiresAt = :expires")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
@@ -282,7 +293,10 @@ impl Store {
             .map_err(build_fault)?;
         let actions = vec![
             self.caller_check(identity, now)?,
-            (TransactWriteItem::builder().update(update).build(), Role::Device),
+            (
+                TransactWriteItem::builder().update(update).build(),
+                Role::Device,
+            ),
         ];
         self.transact(actions).await.map_err(explain)
     }
@@ -301,7 +315,10 @@ impl Store {
         } else {
             Role::Target
         };
-        let mut actions = vec![(self.revoke(&identity.user_id, target, now, tombstone)?, role)];
+        let mut actions = vec![(
+            self.revoke(&identity.user_id, target, now, tombstone)?,
+            role,
+        )];
         if role == Role::Target {
             actions.push(self.caller_check(identity, now)?);
         }
@@ -328,7 +345,8 @@ impl Store {
             if *id == &identity.session_id {
                 last.push((self.revoke(user, id, now, tombstone)?, Role::Caller));
             } else {
-                let action = self.revoke_condition(user, id, now, tombstone, "attribute_exists(PK)")?;
+                let action =
+                    self.revoke_condition(user, id, now, tombstone, "attribute_exists(PK)")?;
                 others.push((action, Role::Other));
             }
         }
@@ -342,7 +360,10 @@ impl Store {
                     .expression_attribute_values(":untrusted", s(TrustState::Untrusted.as_str()))
                     .build()
                     .map_err(build_fault)?;
-                last.push((TransactWriteItem::builder().update(update).build(), Role::Device));
+                last.push((
+                    TransactWriteItem::builder().update(update).build(),
+                    Role::Device,
+                ));
             }
             Some(DeviceChange::Remove(device)) => {
                 let delete = Delete::builder()
@@ -351,13 +372,22 @@ impl Store {
                     .condition_expression("attribute_exists(PK)")
                     .build()
                     .map_err(build_fault)?;
-                last.push((TransactWriteItem::builder().delete(delete).build(), Role::Device));
+                last.push((
+                    TransactWriteItem::builder().delete(delete).build(),
+                    Role::Device,
+                ));
                 let fingerprint = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(user, format!("FP#{}", fingerprint_hash(&device.fingerprint)))))
+                    .set_key(Some(key(
+                        user,
+                        format!("FP#{}", fingerprint_hash(&device.fingerprint)),
+                    )))
                     .build()
                     .map_err(build_fault)?;
-                last.push((TransactWriteItem::builder().delete(fingerprint).build(), Role::Other));
+                last.push((
+                    TransactWriteItem::builder().delete(fingerprint).build(),
+                    Role::Other,
+                ));
             }
             None => {}
         }
@@ -391,19 +421,28 @@ impl Store {
         idle_timeout: i64,
     ) -> Result<Epoch, Error> {
         let candidate = now + idle_timeout;
-        let on_device = if device.is_some() { " AND deviceId = :device" } else { "" };
+        let on_device = if device.is_some() {
+            " AND deviceId = :device"
+        } else {
+            ""
+        };
         let update = |expires: &str, condition: String| {
             let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(&identity.user_id, session_sk(&identity.session_id))))
+                .set_key(Some(key(
+                    &identity.user_id,
+                    session_sk(&identity.session_id),
+                )))
                 .update_expression(format!("SET lastActivity = :now, expiresAt = {expires}"))
                 .condition_expression(format!("{ALIVE}{on_device}{condition}"))
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":active", s("ACTIVE"))
                 .expression_attribute_values(":now", n(now))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             if let Some(device) = device {
                 request = request.expression_attribute_values(":device", s(device.as_str()));
             }
@@ -421,37 +460,55 @@ impl Store {
         // Why did it fail? Only "the cap is near" deserves the second write.
         let session = old.as_ref().and_then(session_from);
         match session {
-            Some(s) if !s.lifetime.is_alive(now) => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
-            Some(s) if device.is_some_and(|d| d != &s.device_id) => Err(Error::SessionNotFoundOrExpired),
-            Some(s) => {
-                match update("absoluteExpiresAt", String::new()).send().await {
-                    Ok(_) => Ok(s.lifetime.absolute_expires_at),
-                    Err(error) => {
-                        condition_failed_item(error)?;
-                        Err(Error::Unauthorized(AuthFailure::SessionEnded))
-                    }
-                }
+            Some(s) if !s.lifetime.is_alive(now) => {
+                Err(Error::Unauthorized(AuthFailure::SessionEnded))
             }
+            Some(s) if device.is_some_and(|d| d != &s.device_id) => {
+                Err(Error::SessionNotFoundOrExpired)
+            }
+            Some(s) => match update("absoluteExpiresAt", String::new()).send().await {
+                Ok(_) => Ok(s.lifetime.absolute_expires_at),
+                Err(error) => {
+                    condition_failed_item(error)?;
+                    Err(Error::Unauthorized(AuthFailure::SessionEnded))
+                }
+            },
             None => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
         }
     }
 
     /// A condition that the caller's session is alive, as a transaction action.
-    fn caller_check(&self, identity: &Identity, now: Epoch) -> Result<(TransactWriteItem, Role), Error> {
+    fn caller_check(
+        &self,
+        identity: &Identity,
+        now: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key(&identity.user_id, session_sk(&identity.session_id))))
+            .set_key(Some(key(
+                &identity.user_id,
+                session_sk(&identity.session_id),
+            )))
             .condition_expression(ALIVE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s("ACTIVE"))
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build_fault)?;
-        Ok((TransactWriteItem::builder().condition_check(check).build(), Role::Caller))
+        Ok((
+            TransactWriteItem::builder().condition_check(check).build(),
+            Role::Caller,
+        ))
     }
 
     /// Revoking a session that must be alive.
-    fn revoke(&self, user: &UserId, id: &SessionId, now: Epoch, tombstone: i64) -> Result<TransactWriteItem, Error> {
+    fn revoke(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        now: Epoch,
+        tombstone: i64,
+    ) -> Result<TransactWriteItem, Error> {
         self.revoke_condition(user, id, now, tombstone, ALIVE)
     }
 
@@ -502,7 +559,9 @@ impl Store {
                     match failed {
                         Some(index) => Err(Cancelled(roles[index])),
                         // Cancelled for a conflict with another transaction: retryable.
-                        None => Err(Failed(Error::Unavailable(format!("transaction cancelled: {cancelled}")))),
+                        None => Err(Failed(Error::Unavailable(format!(
+                            "transaction cancelled: {cancelled}"
+                        )))),
                     }
                 }
                 _ => Err(Failed(fault(SdkError::ServiceError(context)))),
@@ -552,7 +611,9 @@ where
 {
     let detail = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
     let transient = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(context) => matches!(
             context.err().code(),
             Some(
@@ -603,11 +664,13 @@ fn n(value: i64) -> AttributeValue {
 }
 
 fn optional(value: &Option<String>) -> AttributeValue {
-    value.as_ref().map_or(AttributeValue::Null(true), |v| s(v))
+    value.as_ref().map_or(AttributeValue::Null(true), s)
 }
 
 fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn owned(item: &Item, name: &str) -> Option<String> {
@@ -615,7 +678,9 @@ fn owned(item: &Item, name: &str) -> Option<String> {
 }
 
 fn number(item: &Item, name: &str) -> Option<Epoch> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn device_item(user: &UserId, device: &Device) -> Item {
@@ -678,7 +743,10 @@ fn session_item(user: &UserId, session: &Session, tombstone: i64) -> Item {
         ("ipAddress", optional(&session.ip_address)),
         ("location", optional(&session.location)),
         ("loginMethod", optional(&session.login_method)),
-        (TTL_ATTRIBUTE, n(session_ttl(&session.lifetime, None, tombstone))),
+        (
+            TTL_ATTRIBUTE,
+            n(session_ttl(&session.lifetime, None, tombstone)),
+        ),
     ];
     item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     item

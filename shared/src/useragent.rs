@@ -74,7 +74,10 @@ fn os(ua: &str) -> &'static str {
 }
 
 fn device_type(ua: &str) -> DeviceType {
-    if ua.contains("iPad") || ua.contains("Tablet") || (ua.contains("Android") && !ua.contains("Mobile")) {
+    if ua.contains("iPad")
+        || ua.contains("Tablet")
+        || (ua.contains("Android") && !ua.contains("Mobile"))
+    {
         DeviceType::Tablet
     } else if ua.contains("Mobi") || ua.contains("iPhone") || ua.contains("iPod") {
         DeviceType::Mobile

@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-use crate::domain::{DeviceType, Epoch, SessionId, TrustLevel, TrustState, rfc3339, trust_level};
-use crate::store::{Account, Device, Session};
+use crate::app::Caller;
+use crate::domain::{DeviceType, Epoch, TrustLevel, TrustState, rfc3339, trust_level};
+use crate::store::{Device, Session};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,12 +55,9 @@ pub struct SessionView {
 }
 
 impl DeviceView {
-    /// `current`: the session the caller is signed in with.
-    pub fn new(account: &Account, device: &Device, current: &SessionId, now: Epoch) -> Self {
+    /// `last_seen`: see [`Account::last_seen`]; `is_current`: the caller's session is on it.
+    pub fn new(device: &Device, last_seen: Epoch, is_current: bool, now: Epoch) -> Self {
         let level = trust_level(device.trust, device.trust_expires_at, now);
-        let is_current = account
-            .session(current)
-            .is_some_and(|s| s.device_id == device.id);
         DeviceView {
             id: device.id.as_str().to_string(),
             device_name: device.name.clone(),
@@ -71,7 +69,7 @@ impl DeviceView {
             city: device.city.clone(),
             is_trusted: level == TrustLevel::High,
             trust_level: level,
-            last_seen: rfc3339(account.last_seen(device)),
+            last_seen: rfc3339(last_seen),
             created_at: rfc3339(device.created_at),
             // Shown while trusted, and after it lapsed (MEDIUM) so the user sees when.
             trust_expires_at: match device.trust {
@@ -83,22 +81,8 @@ impl DeviceView {
     }
 }
 
-impl DeviceDetailView {
-    pub fn new(account: &Account, device: &Device, current: &SessionId, now: Epoch) -> Self {
-        DeviceDetailView {
-            device: DeviceView::new(account, device, current, now),
-            user_agent: device.user_agent.clone(),
-            device_fingerprint: device.fingerprint.clone(),
-            sessions: account
-                .alive_sessions(now, Some(&device.id))
-                .map(|s| SessionView::new(s, &device.name, current))
-                .collect(),
-        }
-    }
-}
-
 impl SessionView {
-    pub fn new(session: &Session, device_name: &str, current: &SessionId) -> Self {
+    pub fn new(session: &Session, device_name: &str, is_current: bool) -> Self {
         SessionView {
             id: session.id.as_str().to_string(),
             device_id: session.device_id.as_str().to_string(),
@@ -110,7 +94,37 @@ impl SessionView {
             expires_at: rfc3339(session.lifetime.expires_at),
             absolute_expires_at: rfc3339(session.lifetime.absolute_expires_at),
             login_method: session.login_method.clone(),
-            is_current: &session.id == current,
+            is_current,
         }
+    }
+}
+
+/// The views of one account as the signed-in caller sees it.
+impl Caller {
+    pub fn device_view(&self, device: &Device) -> DeviceView {
+        let is_current = self.session.device_id == device.id;
+        DeviceView::new(device, self.account.last_seen(device), is_current, self.now)
+    }
+
+    /// `GET /devices/{id}`: the device with its live sessions.
+    pub fn device_detail(&self, device: &Device) -> DeviceDetailView {
+        DeviceDetailView {
+            device: self.device_view(device),
+            user_agent: device.user_agent.clone(),
+            device_fingerprint: device.fingerprint.clone(),
+            sessions: self
+                .account
+                .alive_sessions(self.now, Some(&device.id))
+                .map(|s| self.session_view(s))
+                .collect(),
+        }
+    }
+
+    pub fn session_view(&self, session: &Session) -> SessionView {
+        let device_name = self
+            .account
+            .device(&session.device_id)
+            .map_or("", |d| d.name.as_str());
+        SessionView::new(session, device_name, session.id == self.identity.session_id)
     }
 }

@@ -1,0 +1,35 @@
+//! `DELETE /devices/{id}` — remove the device and its fingerprint, ending every
+//! active session on it. The sessions stay as tombstones so their ids can never be
+//! registered again.
+
+use serde_json::json;
+use shared::store::DeviceChange;
+use shared::{App, Error, Reply, Request, input};
+
+pub const FAILURE: &str = "Failed to remove device";
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let identity = app.authenticate(&request)?;
+    let id = input::device_id(&request)?;
+    let caller = app.caller(identity).await?;
+    let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
+    let sessions: Vec<_> = caller
+        .account
+        .alive_sessions(caller.now, Some(&device.id))
+        .map(|s| &s.id)
+        .collect();
+    let revoked = app
+        .store
+        .revoke_sessions(
+            &caller.identity,
+            &sessions,
+            Some(DeviceChange::Remove(device)),
+            caller.now,
+            app.config.tombstone,
+        )
+        .await?;
+    Ok(
+        Reply::ok(json!({ "deviceId": device.id.as_str(), "revokedCount": revoked }))
+            .message("Device removed successfully"),
+    )
+}

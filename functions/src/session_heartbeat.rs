@@ -1,0 +1,41 @@
+//! `POST /sessions/{id}/heartbeat` and `POST /devices/{id}/heartbeat` — record
+//! activity on the caller's session and slide its idle expiry, never past the
+//! absolute cap. A session can only keep itself alive: `{id}` must be the caller's
+//! session, or the device it is on.
+
+use serde_json::json;
+use shared::domain::rfc3339;
+use shared::{App, Error, Reply, Request, input};
+
+pub const FAILURE: &str = "Failed to update session";
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let identity = app.authenticate(&request)?;
+    // `…/devices/{id}/heartbeat` names a device; `…/sessions/{id}/heartbeat` a session.
+    let on_device = request.uri().path().rsplit('/').nth(2) == Some("devices");
+    let device = if on_device {
+        Some(input::device_id(&request)?)
+    } else {
+        if input::session_id(&request)? != identity.session_id {
+            // Still a dead caller gets 401, not a hint: the guard runs first.
+            app.caller(identity).await?;
+            return Err(Error::SessionNotFoundOrExpired);
+        }
+        None
+    };
+    let expires_at = app
+        .store
+        .heartbeat(
+            &identity,
+            device.as_ref(),
+            app.now(),
+            app.config.idle_timeout,
+        )
+        .await?;
+    let new_expiry = rfc3339(expires_at);
+    Ok(
+        Reply::ok(json!({ "sessionId": identity.session_id.as_str(), "expiresAt": new_expiry }))
+            .message("Session updated successfully")
+            .with("newExpiry", &new_expiry),
+    )
+}

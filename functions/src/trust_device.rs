@@ -1,0 +1,35 @@
+//! `POST /devices/trust` — trust the caller's device with this fingerprint, for the
+//! trust period (never forever).
+
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::rfc3339;
+use shared::input::{self, Text};
+use shared::{App, Error, Reply, Request};
+
+pub const FAILURE: &str = "Failed to trust device";
+
+#[derive(Debug, Deserialize)]
+struct TrustRequest {
+    fingerprint: Text<512>,
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let identity = app.authenticate(&request)?;
+    let body: TrustRequest = input::json_body(&request)?;
+    let caller = app.caller(identity).await?;
+    let device = caller
+        .account
+        .device_by_fingerprint(body.fingerprint.as_str())
+        .ok_or(Error::DeviceNotFound)?;
+    let expires_at = caller.now + app.config.trust_period;
+    app.store
+        .trust_device(&caller.identity, &device.id, expires_at, caller.now)
+        .await?;
+    let trust_expires_at = rfc3339(expires_at);
+    Ok(
+        Reply::ok(json!({ "deviceId": device.id.as_str(), "trustExpiresAt": trust_expires_at }))
+            .message("Device trusted successfully")
+            .with("trustExpiresAt", &trust_expires_at),
+    )
+}

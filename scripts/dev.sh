@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# make dev: the local DynamoDB and every route, on loopback, in the foreground.
+# Ctrl-C or SIGTERM stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/tools.sh
+source scripts/local-env.sh
+trap stop_stack EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$CARGO_TARGET_DIR/local"
+start_dynamodb "$CARGO_TARGET_DIR/local/dynamodb.log"
+echo "building the functions…"
+start_api /dev/stdout
+
+cat <<MSG
+
+Flashback device & session API on http://127.0.0.1:${API_PORT}
+DynamoDB (moto) on http://127.0.0.1:${DYNAMODB_PORT}, table ${TABLE_NAME}
+
+A local token (HS256 with JWT_SECRET, or the documented local default):
+  TOKEN=\$(make -s token USER=alice SESSION=s1)
+  curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'
+Stop with Ctrl-C.
+MSG
+wait

@@ -1,0 +1,46 @@
+"""Mint a local HS256 access token (standard library only).
+
+    python3 scripts/mint_token.py USER SESSION [TTL_SECONDS]
+
+Uses JWT_SECRET (the documented local default when unset), and the claim names in
+JWT_USER_CLAIM / JWT_SESSION_CLAIM (sub / sid by default), like the functions do.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+
+LOCAL_JWT_SECRET = "local-development-secret-change-me-0123456789"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(user: str, session: str, ttl: int = 3600) -> str:
+    secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
+    now = int(time.time())
+    claims = {
+        os.environ.get("JWT_USER_CLAIM") or "sub": user,
+        os.environ.get("JWT_SESSION_CLAIM") or "sid": session,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if os.environ.get("JWT_ISSUER"):
+        claims["iss"] = os.environ["JWT_ISSUER"]
+    if os.environ.get("JWT_AUDIENCE"):
+        claims["aud"] = os.environ["JWT_AUDIENCE"]
+    header = {"alg": "HS256", "typ": "JWT"}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: mint_token.py USER SESSION [TTL_SECONDS]")
+    print(mint(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3600))
