@@ -30,7 +30,7 @@ start_dynamodb() {
     echo "port $DYNAMODB_PORT is taken: stop what uses it or set DYNAMODB_PORT" >&2
     return 1
   fi
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$DYNAMODB_PORT" >"$1" 2>&1 &
+  "$VENV/bin/python" scripts/dynamodb_server.py "$DYNAMODB_PORT" >"$1" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$DYNAMODB_PORT" 60
   "$VENV/bin/python" scripts/create_table.py template.yaml

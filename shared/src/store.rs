@@ -552,13 +552,17 @@ impl Store {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(context)) => match context.err() {
                 TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed = cancelled
-                        .cancellation_reasons()
+                    let reasons = cancelled.cancellation_reasons();
+                    let failed = reasons
                         .iter()
                         .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let conflict = reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"));
                     match failed {
                         Some(index) => Err(Cancelled(roles[index])),
-                        // Cancelled for a conflict with another transaction: retryable.
+                        // Another transaction was writing the same items: read again.
+                        None if conflict => Err(Cancelled(Role::Other)),
                         None => Err(Failed(Error::Unavailable(format!(
                             "transaction cancelled: {cancelled}"
                         )))),

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make test: unit tests, endpoint tests against the DynamoDB emulator, end-to-end
+# tests through `cargo lambda watch`, then template validation. Runs on its own
+# ports, so it can run beside `make dev`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/tools.sh
+export DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-8100}"
+export API_PORT="${TEST_API_PORT:-9100}"
+export TABLE_NAME="flashback-sessions-test"
+# The end-to-end stack signs with this secret; the tests mint tokens with it.
+export JWT_SECRET="end-to-end-tests-secret-0123456789abcdef"
+source scripts/local-env.sh
+trap stop_stack EXIT
+logs="$CARGO_TARGET_DIR/test-logs"
+mkdir -p "$logs"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "unit tests"
+cargo test --quiet --workspace --lib --bins
+
+step "endpoint tests (moto on 127.0.0.1:$DYNAMODB_PORT)"
+start_dynamodb "$logs/dynamodb.log"
+# The tests wait on the emulator, not the CPU: run more of them at once.
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}" cargo test --quiet -p tests --test endpoints
+
+step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
+start_api "$logs/api.log"
+API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e
+
+step "template validation"
+"$VENV/bin/cfn-lint" template.yaml
+echo "template.yaml: cfn-lint clean"

@@ -1,0 +1,9 @@
+//! Endpoint tests: every route against the real DynamoDB emulator through the real
+//! SDK, one module per concern. Each test signs in its own user, so they all run in
+//! parallel against one table.
+
+mod auth;
+mod devices;
+mod registration;
+mod sessions;
+mod support;

@@ -1,0 +1,139 @@
+//! `POST /sessions`: binding a session to its device at sign-in.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn the_first_registration_creates_device_and_session() {
+    let t = TestApp::new().await;
+    let answer = t
+        .request(Route::RegisterSession)
+        .json(json!({
+            "fingerprint": "laptop",
+            "deviceInfo": {
+                "deviceName": "Work laptop",
+                "deviceType": "DESKTOP",
+                "os": "Linux",
+                "browser": "Firefox",
+                "ipAddress": "198.51.100.7",
+                "screenResolution": "2560x1440"
+            },
+            "geolocation": { "country": "Portugal", "city": "Lisbon", "region": "Lisboa" },
+            "loginMethod": "GOOGLE"
+        }))
+        .send()
+        .await;
+    answer.assert_status(201);
+    let device = &answer.body["data"]["device"];
+    let session = &answer.body["data"]["session"];
+    assert_eq!(device["deviceName"], "Work laptop");
+    assert_eq!(device["os"], "Linux");
+    assert_eq!(device["ipAddress"], "198.51.100.7");
+    assert_eq!(device["country"], "Portugal");
+    assert_eq!(device["trustLevel"], "UNKNOWN");
+    assert_eq!(session["id"], t.session.as_str());
+    assert_eq!(session["deviceId"], device["id"]);
+    assert_eq!(session["location"], "Lisbon, Portugal");
+    assert_eq!(session["loginMethod"], "GOOGLE");
+    assert_eq!(session["isCurrent"], true);
+
+    let stored = t.stored_session(&t.session).await.unwrap();
+    let absolute: i64 = stored["absoluteExpiresAt"].as_n().unwrap().parse().unwrap();
+    let ttl: i64 = stored["ttl"].as_n().unwrap().parse().unwrap();
+    assert!(ttl >= absolute + 3600, "the tombstone outlives the session");
+}
+
+#[tokio::test]
+async fn registering_again_is_idempotent_and_another_fingerprint_conflicts() {
+    let t = TestApp::new().await;
+    let first = t.register(&t.session, "laptop").await;
+    first.assert_status(201);
+    let again = t.register(&t.session, "laptop").await;
+    again.assert_status(200);
+    assert_eq!(
+        again.body["data"]["device"]["id"],
+        first.body["data"]["device"]["id"]
+    );
+
+    let elsewhere = t.register(&t.session, "phone").await;
+    elsewhere.assert_status(409);
+    assert_eq!(elsewhere.code(), "CONFLICT");
+    assert_eq!(
+        t.account().await.devices.len(),
+        1,
+        "the conflict wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn one_fingerprint_is_one_device() {
+    let t = TestApp::new().await;
+    let a = t.sign_in("laptop").await;
+    let b = t.sign_in_other("second", "laptop").await;
+    assert_eq!(a, b);
+    let c = t.sign_in_other("third", "phone").await;
+    assert_ne!(a, c);
+}
+
+#[tokio::test]
+async fn an_ended_session_can_never_be_registered_again() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    t.sign_in_other("revoked", "laptop").await;
+    t.sign_in_other("expired", "laptop").await;
+    t.request(Route::RevokeSession)
+        .id("revoked")
+        .send()
+        .await
+        .assert_status(200);
+    t.set_session("expired", &[("expiresAt", n(now() - 1))])
+        .await;
+
+    for session in ["revoked", "expired"] {
+        let answer = t.register(session, "laptop").await;
+        answer.assert_unauthorized();
+        assert_eq!(answer.code(), "SESSION_ENDED");
+        // Not even on another device.
+        t.register(session, "phone").await.assert_unauthorized();
+    }
+    assert_eq!(t.account().await.devices.len(), 1);
+}
+
+#[tokio::test]
+async fn registration_rejects_malformed_bodies() {
+    let t = TestApp::new().await;
+    let cases = [
+        json!({}),
+        json!({ "fingerprint": ["a"] }),
+        json!({ "fingerprint": "x".repeat(513) }),
+        json!({ "fingerprint": "a", "deviceInfo": { "deviceType": "PHONE" } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "ipAddress": "not an ip" } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "deviceName": "n".repeat(129) } }),
+        json!({ "fingerprint": "a", "deviceInfo": "laptop" }),
+        json!({ "fingerprint": "a", "geolocation": { "city": 5 } }),
+        json!({ "fingerprint": "a", "loginMethod": "" }),
+    ];
+    for body in cases {
+        let answer = t
+            .request(Route::RegisterSession)
+            .json(body.clone())
+            .send()
+            .await;
+        answer.assert_status(400);
+        assert_eq!(answer.code(), "INVALID_FIELD", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_sign_ins_of_one_device_make_one_device() {
+    let t = TestApp::new().await;
+    let sessions: Vec<String> = (0..6).map(|i| format!("parallel-{i}")).collect();
+    let answers = futures::future::join_all(sessions.iter().map(|s| t.register(s, "laptop"))).await;
+    for answer in &answers {
+        answer.assert_status(201);
+    }
+    let account = t.account().await;
+    assert_eq!(account.devices.len(), 1);
+    assert_eq!(account.sessions.len(), 6);
+}

@@ -1,0 +1,405 @@
+//! The test harness: a `TestApp` per test with its own user (so tests run in
+//! parallel against one emulator), requests built from `events/*.json` the way API
+//! Gateway sends them, and tokens minted like the platform would.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use functions::*;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::{App, respond};
+
+pub const SECRET: &str = "endpoint-tests-secret-0123456789abcdef";
+pub const FIREFOX_MAC: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:131.0) Gecko/20100101 Firefox/131.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    ListDevices,
+    GetDevice,
+    TrustDevice,
+    UntrustDevice,
+    DeleteDevice,
+    ListSessions,
+    RevokeSession,
+    RevokeAllSessions,
+    SessionHeartbeat,
+    DeviceHeartbeat,
+    RegisterSession,
+}
+
+impl Route {
+    pub const ALL: [Route; 11] = [
+        Route::ListDevices,
+        Route::GetDevice,
+        Route::TrustDevice,
+        Route::UntrustDevice,
+        Route::DeleteDevice,
+        Route::ListSessions,
+        Route::RevokeSession,
+        Route::RevokeAllSessions,
+        Route::SessionHeartbeat,
+        Route::DeviceHeartbeat,
+        Route::RegisterSession,
+    ];
+
+    fn event(self) -> &'static str {
+        match self {
+            Route::ListDevices => "list-devices",
+            Route::GetDevice => "get-device",
+            Route::TrustDevice => "trust-device",
+            Route::UntrustDevice => "untrust-device",
+            Route::DeleteDevice => "delete-device",
+            Route::ListSessions => "list-sessions",
+            Route::RevokeSession => "revoke-session",
+            Route::RevokeAllSessions => "revoke-all-sessions",
+            Route::SessionHeartbeat => "session-heartbeat",
+            Route::DeviceHeartbeat => "device-heartbeat",
+            Route::RegisterSession => "register-session",
+        }
+    }
+
+    /// Routes whose `{id}` is a device id, and those whose `{id}` is a session id.
+    pub fn takes_device_id(self) -> bool {
+        matches!(
+            self,
+            Route::GetDevice | Route::UntrustDevice | Route::DeleteDevice | Route::DeviceHeartbeat
+        )
+    }
+
+    pub fn takes_session_id(self) -> bool {
+        matches!(self, Route::RevokeSession | Route::SessionHeartbeat)
+    }
+
+    async fn invoke(self, app: &App, request: Request) -> lambda_http::Response<Body> {
+        match self {
+            Route::ListDevices => respond(
+                list_devices::FAILURE,
+                list_devices::handle(app, request).await,
+            ),
+            Route::GetDevice => {
+                respond(get_device::FAILURE, get_device::handle(app, request).await)
+            }
+            Route::TrustDevice => respond(
+                trust_device::FAILURE,
+                trust_device::handle(app, request).await,
+            ),
+            Route::UntrustDevice => respond(
+                untrust_device::FAILURE,
+                untrust_device::handle(app, request).await,
+            ),
+            Route::DeleteDevice => respond(
+                delete_device::FAILURE,
+                delete_device::handle(app, request).await,
+            ),
+            Route::ListSessions => respond(
+                list_sessions::FAILURE,
+                list_sessions::handle(app, request).await,
+            ),
+            Route::RevokeSession => respond(
+                revoke_session::FAILURE,
+                revoke_session::handle(app, request).await,
+            ),
+            Route::RevokeAllSessions => respond(
+                revoke_all_sessions::FAILURE,
+                revoke_all_sessions::handle(app, request).await,
+            ),
+            Route::SessionHeartbeat | Route::DeviceHeartbeat => respond(
+                session_heartbeat::FAILURE,
+                session_heartbeat::handle(app, request).await,
+            ),
+            Route::RegisterSession => respond(
+                register_session::FAILURE,
+                register_session::handle(app, request).await,
+            ),
+        }
+    }
+}
+
+/// The events, read once per test binary.
+fn event(route: Route) -> Value {
+    static EVENTS: OnceLock<HashMap<&'static str, Value>> = OnceLock::new();
+    let events = EVENTS.get_or_init(|| {
+        Route::ALL
+            .iter()
+            .map(|r| {
+                let path = format!(
+                    "{}/../events/{}.json",
+                    env!("CARGO_MANIFEST_DIR"),
+                    r.event()
+                );
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                (
+                    r.event(),
+                    serde_json::from_str(&text).expect("event is JSON"),
+                )
+            })
+            .collect()
+    });
+    events[route.event()].clone()
+}
+
+/// What an endpoint answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: lambda_http::http::HeaderMap,
+}
+
+impl Answer {
+    /// The failure envelope's stable code.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected answer: {:#}", self.body);
+        self
+    }
+
+    /// 401 with the envelope and the RFC 6750 challenge.
+    #[track_caller]
+    pub fn assert_unauthorized(&self) {
+        self.assert_status(401);
+        assert_eq!(self.body["success"], false);
+        assert!(self.body["error"].is_string());
+        let challenge = self.headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+    }
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub user: String,
+    /// The session the default token names.
+    pub session: String,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// A test app whose configuration overrides some variables (timeouts …).
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let overrides: HashMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = Config::from_lookup(|name| {
+            overrides
+                .get(name)
+                .cloned()
+                .or_else(|| (name == "JWT_SECRET").then(|| SECRET.to_string()))
+                .or_else(|| std::env::var(name).ok())
+        })
+        .expect("test configuration; run the tests with `make test`");
+        let app = App::new(config, &App::sdk_config().await);
+        TestApp {
+            app,
+            user: unique("user"),
+            session: unique("session"),
+        }
+    }
+
+    pub fn token(&self) -> String {
+        self.token_for(&self.user, &self.session)
+    }
+
+    pub fn token_for(&self, user: &str, session: &str) -> String {
+        mint(json!({ "sub": user, "sid": session, "exp": now() + 3600 }))
+    }
+
+    pub fn request(&self, route: Route) -> Call<'_> {
+        Call {
+            test: self,
+            route,
+            event: event(route),
+            authorization: Some(format!("Bearer {}", self.token())),
+        }
+    }
+
+    /// Signs in `session` of this test's user on the device `fingerprint`.
+    pub async fn register(&self, session: &str, fingerprint: &str) -> Answer {
+        self.request(Route::RegisterSession)
+            .session(session)
+            .json(json!({ "fingerprint": fingerprint }))
+            .send()
+            .await
+    }
+
+    /// Registers the default session on `fingerprint` and returns the device id.
+    pub async fn sign_in(&self, fingerprint: &str) -> String {
+        let answer = self.register(&self.session, fingerprint).await;
+        answer.assert_status(201);
+        answer.body["data"]["device"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Another session of the same user on `fingerprint`; returns the device id.
+    pub async fn sign_in_other(&self, session: &str, fingerprint: &str) -> String {
+        let answer = self.register(session, fingerprint).await;
+        answer.assert_status(201);
+        answer.body["data"]["device"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The session as stored, read straight from the table.
+    pub async fn stored_session(&self, session: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.app
+            .store
+            .client()
+            .get_item()
+            .table_name(self.app.store.table())
+            .key("PK", AttributeValue::S(format!("USER#{}", self.user)))
+            .key("SK", AttributeValue::S(format!("SESSION#{session}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+
+    /// Overwrites attributes of a stored session (to age it past an expiry, as the
+    /// clock would, without waiting).
+    pub async fn set_session(&self, session: &str, attributes: &[(&str, AttributeValue)]) {
+        let mut update = self
+            .app
+            .store
+            .client()
+            .update_item()
+            .table_name(self.app.store.table())
+            .key("PK", AttributeValue::S(format!("USER#{}", self.user)))
+            .key("SK", AttributeValue::S(format!("SESSION#{session}")));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in attributes.iter().enumerate() {
+            sets.push(format!("#a{i} = :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), value.clone());
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .expect("UpdateItem");
+    }
+
+    /// Everything in this user's partition, as the store reads it.
+    pub async fn account(&self) -> shared::store::Account {
+        let user = shared::domain::UserId::parse(&self.user).unwrap();
+        self.app.store.account(&user).await.expect("Query")
+    }
+}
+
+pub struct Call<'a> {
+    test: &'a TestApp,
+    route: Route,
+    event: Value,
+    authorization: Option<String>,
+}
+
+impl Call<'_> {
+    /// The `{id}` path parameter.
+    pub fn id(mut self, id: &str) -> Self {
+        let template = self.event["routeKey"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let path = template.replace("{id}", id);
+        self.event["pathParameters"] = json!({ "id": id });
+        self.event["rawPath"] = json!(path);
+        self.event["requestContext"]["http"]["path"] = json!(path);
+        self
+    }
+
+    /// Act as another session of the same user.
+    pub fn session(mut self, session: &str) -> Self {
+        self.authorization = Some(format!(
+            "Bearer {}",
+            self.test.token_for(&self.test.user, session)
+        ));
+        self
+    }
+
+    /// The raw `Authorization` header, or none at all.
+    pub fn authorization(mut self, value: Option<&str>) -> Self {
+        self.authorization = value.map(str::to_string);
+        self
+    }
+
+    pub fn json(self, body: Value) -> Self {
+        self.body(Some(&body.to_string()), Some("application/json"))
+    }
+
+    pub fn body(mut self, body: Option<&str>, content_type: Option<&str>) -> Self {
+        self.event["body"] = body.map_or(Value::Null, |b| json!(b));
+        let headers = self.event["headers"].as_object_mut().unwrap();
+        match content_type {
+            Some(content_type) => headers.insert("content-type".into(), json!(content_type)),
+            None => headers.remove("content-type"),
+        };
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.event["rawQueryString"] = json!(format!("{name}={value}"));
+        self.event["queryStringParameters"] = json!({ name: value });
+        self
+    }
+
+    pub async fn send(mut self) -> Answer {
+        let headers = self.event["headers"].as_object_mut().unwrap();
+        headers.remove("authorization");
+        if let Some(authorization) = self.authorization {
+            headers.insert("authorization".into(), json!(authorization));
+        }
+        let request =
+            lambda_http::request::from_str(&self.event.to_string()).expect("a valid event");
+        let response = self.route.invoke(&self.test.app, request).await;
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Text(text) => text,
+            other => panic!("expected a text body, got {other:?}"),
+        };
+        Answer {
+            status: parts.status.as_u16(),
+            body: serde_json::from_str(&text).expect("every body is JSON"),
+            headers: parts.headers,
+        }
+    }
+}
+
+pub fn mint(claims: Value) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn now() -> i64 {
+    shared::domain::now()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
