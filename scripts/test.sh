@@ -17,6 +17,10 @@ mkdir -p "$logs"
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "lint (rustfmt, clippy)"
+cargo fmt --all -- --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
 step "unit tests"
 cargo test --quiet --workspace --lib --bins
 

@@ -293,3 +293,271 @@ pub fn bearer_token(request: &Request) -> Result<&str, Error> {
     }
     Ok(token)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
+    const RSA_PRIVATE: &str = include_str!("../testdata/rsa-private.pem");
+    const RSA_PUBLIC: &str = include_str!("../testdata/rsa-public.pem");
+    const EC_PRIVATE: &str = include_str!("../testdata/ec-private.pem");
+
+    fn now() -> i64 {
+        crate::domain::now()
+    }
+
+    fn claims() -> serde_json::Value {
+        json!({ "sub": "alice", "sid": "session-1", "exp": now() + 600 })
+    }
+
+    fn hs256(claims: &serde_json::Value) -> String {
+        encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn rs256(claims: &serde_json::Value, kid: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_string);
+        encode(
+            &header,
+            claims,
+            &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn verifier(material: KeyMaterial, algorithms: Option<&str>) -> Verifier {
+        Verifier::new(material, algorithms, None, None, "sub".into(), "sid".into()).unwrap()
+    }
+
+    fn secret_verifier() -> Verifier {
+        verifier(KeyMaterial::Secret(SECRET.into()), None)
+    }
+
+    #[test]
+    fn a_valid_token_names_user_and_session() {
+        let identity = secret_verifier().verify(&hs256(&claims())).unwrap();
+        assert_eq!(identity.user_id.as_str(), "alice");
+        assert_eq!(identity.session_id.as_str(), "session-1");
+    }
+
+    #[test]
+    fn time_claims_are_enforced_with_a_small_leeway() {
+        let v = secret_verifier();
+        let expired = json!({ "sub": "a", "sid": "s", "exp": now() - 120 });
+        assert!(v.verify(&hs256(&expired)).is_none(), "expired");
+        let skewed = json!({ "sub": "a", "sid": "s", "exp": now() - 5 });
+        assert!(v.verify(&hs256(&skewed)).is_some(), "within leeway");
+        let early = json!({ "sub": "a", "sid": "s", "exp": now() + 600, "nbf": now() + 120 });
+        assert!(v.verify(&hs256(&early)).is_none(), "not yet valid");
+        let no_exp = json!({ "sub": "a", "sid": "s" });
+        assert!(v.verify(&hs256(&no_exp)).is_none(), "exp is required");
+    }
+
+    #[test]
+    fn signatures_and_algorithms_are_pinned() {
+        let v = secret_verifier();
+        let forged = encode(
+            &Header::default(),
+            &claims(),
+            &EncodingKey::from_secret(b"some-other-secret-some-other-secret"),
+        )
+        .unwrap();
+        assert!(v.verify(&forged).is_none(), "wrong key");
+
+        // alg "none": a header and payload with an empty signature.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(claims().to_string())
+        );
+        assert!(v.verify(&none).is_none(), "alg none");
+
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims(),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert!(v.verify(&hs512).is_none(), "an algorithm not configured");
+        assert!(
+            v.verify(&rs256(&claims(), None)).is_none(),
+            "RS256 against an HS256 configuration"
+        );
+    }
+
+    #[test]
+    fn a_public_key_never_verifies_an_hmac_token() {
+        let v = verifier(KeyMaterial::PublicKeyPem(RSA_PUBLIC.into()), Some("RS256"));
+        assert!(v.verify(&rs256(&claims(), None)).is_some());
+        // The classic confusion: HS256 "signed" with the public key as the secret.
+        let confused = encode(
+            &Header::default(),
+            &claims(),
+            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+        assert!(v.verify(&confused).is_none());
+        let es256 = encode(
+            &Header::new(Algorithm::ES256),
+            &claims(),
+            &EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(v.verify(&es256).is_none(), "another key family");
+    }
+
+    #[test]
+    fn jwks_keys_are_chosen_by_kid() {
+        let private = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+        let mut jwk = Jwk::from_encoding_key(&private, Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some("key-1".into());
+        let document = json!({ "keys": [jwk] }).to_string();
+        let v = verifier(KeyMaterial::Jwks(document), None);
+        assert!(v.verify(&rs256(&claims(), Some("key-1"))).is_some());
+        assert!(
+            v.verify(&rs256(&claims(), Some("key-2"))).is_none(),
+            "unknown kid"
+        );
+
+        let symmetric =
+            json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0", "kid": "k" }] }).to_string();
+        let refused = Verifier::new(
+            KeyMaterial::Jwks(symmetric),
+            None,
+            None,
+            None,
+            "sub".into(),
+            "sid".into(),
+        );
+        assert!(refused.unwrap_err().contains("public keys only"));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let v = Verifier::new(
+            KeyMaterial::Secret(SECRET.into()),
+            None,
+            Some("https://auth.flashback.tech"),
+            Some("devices-api"),
+            "sub".into(),
+            "sid".into(),
+        )
+        .unwrap();
+        let mut good = claims();
+        good["iss"] = json!("https://auth.flashback.tech");
+        good["aud"] = json!("devices-api");
+        assert!(v.verify(&hs256(&good)).is_some());
+        for (claim, value) in [
+            ("iss", json!("https://evil.example")),
+            ("aud", json!("other-api")),
+        ] {
+            let mut bad = good.clone();
+            bad[claim] = value;
+            assert!(v.verify(&hs256(&bad)).is_none(), "wrong {claim}");
+            bad.as_object_mut().unwrap().remove(claim);
+            assert!(v.verify(&hs256(&bad)).is_none(), "missing {claim}");
+        }
+    }
+
+    #[test]
+    fn user_and_session_claims_must_be_present_and_well_formed() {
+        let v = secret_verifier();
+        for bad in [
+            json!({ "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": "a", "exp": now() + 600 }),
+            json!({ "sub": 7, "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": "a", "sid": "has space", "exp": now() + 600 }),
+            json!({ "sub": "", "sid": "s", "exp": now() + 600 }),
+        ] {
+            assert!(v.verify(&hs256(&bad)).is_none(), "{bad}");
+        }
+        // Flashback tokens name the user `userId`: the claim names are configuration.
+        let flashback = Verifier::new(
+            KeyMaterial::Secret(SECRET.into()),
+            None,
+            None,
+            None,
+            "userId".into(),
+            "sid".into(),
+        )
+        .unwrap();
+        let token = hs256(&json!({ "userId": "u-1", "sid": "s", "exp": now() + 600 }));
+        assert_eq!(flashback.verify(&token).unwrap().user_id.as_str(), "u-1");
+    }
+
+    #[test]
+    fn garbage_and_oversized_tokens_are_refused() {
+        let v = secret_verifier();
+        for garbage in ["", "abc", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9.e30."] {
+            assert!(v.verify(garbage).is_none(), "{garbage:?}");
+        }
+        let mut big = claims();
+        big["pad"] = json!("x".repeat(MAX_TOKEN_BYTES));
+        assert!(v.verify(&hs256(&big)).is_none());
+    }
+
+    #[test]
+    fn misconfigurations_fail_at_cold_start() {
+        let new = |material, algorithms| {
+            Verifier::new(material, algorithms, None, None, "sub".into(), "sid".into()).unwrap_err()
+        };
+        assert!(new(KeyMaterial::Secret("short".into()), None).contains("at least 32 bytes"));
+        assert!(new(KeyMaterial::Secret(SECRET.into()), Some("RS256")).contains("only HS256"));
+        assert!(
+            new(KeyMaterial::PublicKeyPem(RSA_PUBLIC.into()), Some("HS256"))
+                .contains("cannot verify HS")
+        );
+        assert!(
+            new(
+                KeyMaterial::PublicKeyPem(RSA_PUBLIC.into()),
+                Some("RS256,HS256")
+            )
+            .contains("must not mix")
+        );
+        assert!(new(KeyMaterial::PublicKeyPem("not a key".into()), Some("RS256")).contains("PEM"));
+        assert!(
+            new(KeyMaterial::Secret(SECRET.into()), Some("XS999")).contains("unknown algorithm")
+        );
+        let mixed = KeyMaterial::from_sources(Some("s".into()), Some("p".into()), None, None);
+        assert!(mixed.is_err());
+    }
+
+    #[test]
+    fn the_header_must_be_exactly_bearer_and_one_token() {
+        let request = |values: &[&str]| {
+            let mut builder = lambda_http::http::Request::builder();
+            for value in values {
+                builder = builder.header(AUTHORIZATION, *value);
+            }
+            builder.body(lambda_http::Body::Empty).unwrap()
+        };
+        assert_eq!(
+            bearer_token(&request(&["Bearer abc.def.ghi"])).unwrap(),
+            "abc.def.ghi"
+        );
+        let code = |values: &[&str]| bearer_token(&request(values)).unwrap_err().code();
+        assert_eq!(code(&[]), "MISSING_TOKEN");
+        for bad in [
+            "bearer a.b.c",
+            "Bearer  a.b.c",
+            "Bearer a.b.c d",
+            "Bearer ",
+            "Basic dXNlcg==",
+            "a.b.c",
+        ] {
+            assert_eq!(code(&[bad]), "INVALID_TOKEN", "{bad:?}");
+        }
+        assert_eq!(code(&["Bearer a.b.c", "Bearer a.b.c"]), "INVALID_TOKEN");
+    }
+}
