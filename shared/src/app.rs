@@ -23,8 +23,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
+    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
         let store = Store::new(client, config.table_name.clone());
         App { config, store }
     }
@@ -97,7 +96,8 @@ where
         }
     };
     // The App lives as long as the process; leaking it lets every request borrow it.
-    let app: &'static App = Box::leak(Box::new(App::new(config, &App::sdk_config().await)));
+    let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
+    let app: &'static App = Box::leak(Box::new(App::new(config, client)));
     lambda_http::run(service_fn(|request: Request| {
         let started = Instant::now();
         let route = request.uri().path().to_string();

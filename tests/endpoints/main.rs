@@ -4,6 +4,7 @@
 
 mod auth;
 mod devices;
+mod faults;
 mod registration;
 mod sessions;
 mod support;

@@ -188,6 +188,20 @@ impl TestApp {
 
     /// A test app whose configuration overrides some variables (timeouts …).
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
+        Self::build(overrides, client).await
+    }
+
+    /// A test app whose DynamoDB is at `endpoint` (a closed port, a stalled listener).
+    pub async fn with_dynamodb_at(endpoint: &str) -> Self {
+        let sdk = App::sdk_config().await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self::build(&[], aws_sdk_dynamodb::Client::from_conf(config)).await
+    }
+
+    async fn build(overrides: &[(&str, &str)], client: aws_sdk_dynamodb::Client) -> Self {
         let overrides: HashMap<String, String> = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -200,7 +214,7 @@ impl TestApp {
                 .or_else(|| std::env::var(name).ok())
         })
         .expect("test configuration; run the tests with `make test`");
-        let app = App::new(config, &App::sdk_config().await);
+        let app = App::new(config, client);
         TestApp {
             app,
             user: unique("user"),
