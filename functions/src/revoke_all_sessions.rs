@@ -2,7 +2,7 @@
 //! sessions, or all but the one making the request, and say how many ended.
 
 use serde_json::json;
-use shared::{App, Error, Reply, Request, input};
+use shared::{App, Cascade, Error, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to revoke all sessions";
 
@@ -10,21 +10,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request)?;
     let keep_current = input::flag(&request, "keepCurrent")?;
     let caller = app.caller(identity).await?;
-    let sessions: Vec<_> = caller
-        .account
-        .alive_sessions(caller.now, None)
-        .filter(|s| !(keep_current && s.id == caller.identity.session_id))
-        .map(|s| &s.id)
-        .collect();
     let revoked = app
-        .store
-        .revoke_sessions(
-            &caller.identity,
-            &sessions,
-            None,
-            caller.now,
-            app.config.tombstone,
-        )
+        .cascade(&caller, Cascade::AllSessions { keep_current })
         .await?;
     Ok(Reply::ok(json!({ "revokedCount": revoked }))
         .message("All sessions revoked successfully")

@@ -2,8 +2,7 @@
 //! session on it (the caller's own too, if it is on that device).
 
 use serde_json::json;
-use shared::store::DeviceChange;
-use shared::{App, Error, Reply, Request, input};
+use shared::{App, Cascade, Error, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to untrust device";
 
@@ -12,21 +11,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let id = input::device_id(&request)?;
     let caller = app.caller(identity).await?;
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let sessions: Vec<_> = caller
-        .account
-        .alive_sessions(caller.now, Some(&device.id))
-        .map(|s| &s.id)
-        .collect();
-    let revoked = app
-        .store
-        .revoke_sessions(
-            &caller.identity,
-            &sessions,
-            Some(DeviceChange::Untrust(&device.id)),
-            caller.now,
-            app.config.tombstone,
-        )
-        .await?;
+    let revoked = app.cascade(&caller, Cascade::Untrust(device)).await?;
     Ok(
         Reply::ok(json!({ "deviceId": device.id.as_str(), "revokedCount": revoked }))
             .message("Device untrusted successfully"),

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::domain::{Epoch, now};
 use crate::error::Error;
 use crate::reply::Reply;
-use crate::store::{Account, Session, Store};
+use crate::store::{Account, Device, DeviceChange, Session, Store};
 
 pub struct App {
     pub config: Config,
@@ -66,6 +66,46 @@ impl App {
             account,
             now,
         })
+    }
+}
+
+/// What a cascade ends: every session of the account, or those of one device
+/// before that device is untrusted or removed.
+#[derive(Debug, Clone, Copy)]
+pub enum Cascade<'a> {
+    /// Revoke-all; `keep_current` spares the caller's own session.
+    AllSessions {
+        keep_current: bool,
+    },
+    Untrust(&'a Device),
+    Remove(&'a Device),
+}
+
+impl App {
+    /// Ends the sessions the cascade names (alive when the caller's account was
+    /// read) and applies its device change; returns how many sessions ended.
+    pub async fn cascade(&self, caller: &Caller, cascade: Cascade<'_>) -> Result<usize, Error> {
+        let (device, change) = match cascade {
+            Cascade::AllSessions { .. } => (None, None),
+            Cascade::Untrust(device) => (Some(&device.id), Some(DeviceChange::Untrust(&device.id))),
+            Cascade::Remove(device) => (Some(&device.id), Some(DeviceChange::Remove(device))),
+        };
+        let keep_current = matches!(cascade, Cascade::AllSessions { keep_current: true });
+        let sessions: Vec<_> = caller
+            .account
+            .alive_sessions(caller.now, device)
+            .filter(|s| !(keep_current && s.id == caller.identity.session_id))
+            .map(|s| &s.id)
+            .collect();
+        self.store
+            .revoke_sessions(
+                &caller.identity,
+                &sessions,
+                change,
+                caller.now,
+                self.config.tombstone,
+            )
+            .await
     }
 }
 
