@@ -22,17 +22,24 @@ cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 step "unit tests"
-cargo test --quiet --workspace --lib --bins
+cargo test --quiet -p shared -p functions --lib 2>&1 | tee "$logs/unit.log"
 
 step "endpoint tests (moto on 127.0.0.1:$DYNAMODB_PORT)"
 start_dynamodb "$logs/dynamodb.log"
 # The tests wait on the emulator, not the CPU: run more of them at once.
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}" cargo test --quiet -p tests --test endpoints
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}" cargo test --quiet -p tests --test endpoints 2>&1 | tee "$logs/endpoints.log"
 
 step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 start_api "$logs/api.log"
-API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e
+API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 
 step "template validation"
 "$VENV/bin/cfn-lint" template.yaml
 echo "template.yaml: cfn-lint clean"
+
+# One closing line for every layer together.
+cat "$logs"/unit.log "$logs"/endpoints.log "$logs"/e2e.log | awk '
+  /test result:/ { passed += $4; failed += $6 }
+  /^[0-9]+ passed/ { passed += $1 }
+  / failed/ && !/test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) failed += $i }
+  END { printf "\n%d passed, %d failed\n", passed, failed }'
