@@ -33,12 +33,13 @@ step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 start_api "$logs/api.log"
 API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 
-step "template validation"
+step "contract (one list of routes) and template validation"
+"$VENV/bin/pytest" -q -p no:cacheprovider tests/contract 2>&1 | tee "$logs/contract.log"
 "$VENV/bin/cfn-lint" template.yaml
 echo "template.yaml: cfn-lint clean"
 
 # One closing line for every layer together.
-cat "$logs"/unit.log "$logs"/endpoints.log "$logs"/e2e.log | awk '
+cat "$logs"/{unit,endpoints,e2e,contract}.log | awk '
   /test result:/ { passed += $4; failed += $6 }
   /^[0-9]+ passed/ { passed += $1 }
   / failed/ && !/test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) failed += $i }

@@ -553,14 +553,22 @@ impl Store {
             Err(SdkError::ServiceError(context)) => match context.err() {
                 TransactWriteItemsError::TransactionCanceledException(cancelled) => {
                     let reasons = cancelled.cancellation_reasons();
-                    let failed = reasons
+                    let failed: Vec<Role> = reasons
                         .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                        .zip(&roles)
+                        .filter(|(reason, _)| reason.code() == Some("ConditionalCheckFailed"))
+                        .map(|(_, role)| *role)
+                        .collect();
                     let conflict = reasons
                         .iter()
                         .any(|r| r.code() == Some("TransactionConflict"));
-                    match failed {
-                        Some(index) => Err(Cancelled(roles[index])),
+                    // A dead caller learns nothing else: its failure is reported first.
+                    let first = failed
+                        .iter()
+                        .find(|r| **r == Role::Caller)
+                        .or(failed.first());
+                    match first {
+                        Some(role) => Err(Cancelled(*role)),
                         // Another transaction was writing the same items: read again.
                         None if conflict => Err(Cancelled(Role::Other)),
                         None => Err(Failed(Error::Unavailable(format!(

@@ -153,3 +153,25 @@ async fn an_unregistered_session_is_refused() {
     answer.assert_unauthorized();
     assert_eq!(answer.code(), "SESSION_ENDED");
 }
+
+#[tokio::test]
+async fn a_dead_session_cannot_probe_which_session_ids_exist() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    t.sign_in_other("alive", "phone").await;
+    t.request(Route::RevokeSession)
+        .id(&t.session)
+        .send()
+        .await
+        .assert_status(200);
+    for target in ["alive", "never-existed"] {
+        let answer = t.request(Route::RevokeSession).id(target).send().await;
+        answer.assert_unauthorized();
+        assert_eq!(answer.code(), "SESSION_ENDED", "{target}");
+    }
+    t.request(Route::ListSessions)
+        .session("alive")
+        .send()
+        .await
+        .assert_status(200);
+}
