@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
@@ -51,7 +52,9 @@ impl App {
 
     /// Reads the caller's identity from the Bearer token (no I/O).
     pub fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
-        self.config.verifier.authenticate(request)
+        let identity = self.config.verifier.authenticate(request)?;
+        tracing::Span::current().record("user", identity.user_id.as_str());
+        Ok(identity)
     }
 
     /// One Query of the caller's partition, and the session guard on its result:
@@ -140,18 +143,25 @@ where
     let app: &'static App = Box::leak(Box::new(App::new(config, client)));
     lambda_http::run(service_fn(|request: Request| {
         let started = Instant::now();
-        let route = request.uri().path().to_string();
-        let method = request.method().clone();
-        let outcome = handler(app, request);
+        // One span per request; `App::authenticate` records the user in it. Never
+        // the token or the fingerprint.
+        let span = tracing::info_span!(
+            "request",
+            request_id = request.lambda_context_ref().map(|c| c.request_id.as_str()),
+            method = %request.method(),
+            path = request.uri().path(),
+            user = tracing::field::Empty,
+        );
+        let outcome = handler(app, request).instrument(span.clone());
         async move {
             let response = respond(failure, outcome.await);
-            tracing::info!(
-                %method,
-                %route,
-                status = response.status().as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1e3,
-                "request"
-            );
+            span.in_scope(|| {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "answered"
+                )
+            });
             Ok::<_, Infallible>(response)
         }
     }))
@@ -184,7 +194,8 @@ fn init_logging() {
         .json()
         .with_env_filter(filter)
         .with_target(false)
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .init();
 }
