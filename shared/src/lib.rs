@@ -6,6 +6,8 @@
 //! - [`error`] and [`reply`]: one error type and one envelope, mapped once;
 //! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
 //! - [`domain`]: the pure rules (trust level, sliding expiry, device naming);
+//! - [`signin`]: what a sign-in says about its device and session, and
+//!   [`useragent`]: naming a device from its User-Agent;
 //! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
 //!   every read and write;
 //! - [`views`]: the documented response objects;
@@ -18,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod input;
 pub mod reply;
+pub mod signin;
 pub mod store;
 pub mod useragent;
 pub mod views;
