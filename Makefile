@@ -1,7 +1,8 @@
-# The two commands: `make dev` runs the service locally, `make test` tests it.
+# `make dev` runs the service locally, `make test` tests it; `make build` and
+# `make deploy` ship it with SAM.
 SHELL := /bin/bash
 
-.PHONY: dev test token tools lint
+.PHONY: dev test token tools lint build deploy
 
 dev:
 	@scripts/dev.sh
@@ -16,5 +17,11 @@ token:
 tools:
 	@scripts/tools.sh
 
-lint: tools
-	@.venv/bin/cfn-lint template.yaml
+lint:
+	@scripts/lint.sh
+
+build:
+	@scripts/build.sh
+
+deploy: build
+	@scripts/deploy.sh

@@ -35,8 +35,7 @@ API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider t
 
 step "contract (one list of routes) and template validation"
 "$VENV/bin/pytest" -q -p no:cacheprovider tests/contract 2>&1 | tee "$logs/contract.log"
-"$VENV/bin/cfn-lint" template.yaml
-echo "template.yaml: cfn-lint clean"
+scripts/lint.sh
 
 # One closing line for every layer together.
 cat "$logs"/{unit,endpoints,e2e,contract}.log | awk '

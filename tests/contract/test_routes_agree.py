@@ -1,11 +1,14 @@
-"""The list of routes is written in four places the platform reads — template.yaml
-(API Gateway), the cargo-lambda router in Cargo.toml (the local stack), events/ and
-openapi.yaml — and built from a fifth, functions/src/bin. They must agree exactly."""
+"""One list of routes. API Gateway reads it from template.yaml, the local stack from
+the cargo-lambda router in Cargo.toml, tests and `sam local invoke` from events/,
+clients from openapi.yaml, and each route's code is a binary in functions/src/bin.
+These tests fail the moment one of them names a route, or a binary, the others don't."""
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,13 +21,14 @@ class CloudFormationLoader(yaml.SafeLoader):
 CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def template_routes():
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+def template_routes(root):
+    """(method, path) -> binary, from the HttpApi events of every function."""
+    template = yaml.load((root / "template.yaml").read_text(), Loader=CloudFormationLoader)
     routes = {}
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
-        binary = resource["Metadata"]["Binary"]
+        binary = resource["Metadata"]["BuildProperties"]["Binary"]
         for event in resource["Properties"]["Events"].values():
             if event["Type"] == "HttpApi":
                 props = event["Properties"]
@@ -32,8 +36,8 @@ def template_routes():
     return routes
 
 
-def router_routes():
-    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+def router_routes(root):
+    cargo = tomllib.loads((root / "Cargo.toml").read_text())
     router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
     return {
         (entry["method"].upper(), path): entry["function"]
@@ -42,18 +46,18 @@ def router_routes():
     }
 
 
-def event_routes():
-    routes = {}
-    for path in (ROOT / "events").glob("*.json"):
+def event_routes(root):
+    routes = set()
+    for path in (root / "events").glob("*.json"):
         event = json.loads(path.read_text())
         method, route = event["routeKey"].split(" ", 1)
         assert event["requestContext"]["http"]["method"] == method, path.name
-        routes[(method, route)] = path.stem
+        routes.add((method, route))
     return routes
 
 
-def openapi_routes():
-    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+def openapi_routes(root):
+    spec = yaml.safe_load((root / "openapi.yaml").read_text())
     return {
         (method.upper(), path)
         for path, item in spec["paths"].items()
@@ -62,21 +66,81 @@ def openapi_routes():
     }
 
 
-def binaries():
-    return {p.stem for p in (ROOT / "functions" / "src" / "bin").glob("*.rs")}
+def binaries(root):
+    return {p.stem for p in (root / "functions" / "src" / "bin").glob("*.rs")}
 
 
-def test_the_router_serves_every_template_route_with_the_same_binary():
-    assert router_routes() == template_routes()
+def mismatches(root):
+    """Every way the five lists disagree with the template, as readable lines."""
+    template = template_routes(root)
+    found = []
+
+    def compare(name, other, reference):
+        for extra in sorted(set(other) - set(reference), key=str):
+            found.append(f"{name} has {extra}, template.yaml does not")
+        for missing in sorted(set(reference) - set(other), key=str):
+            found.append(f"{name} lacks {missing}")
+
+    compare("router", router_routes(root).items(), template.items())
+    compare("events/", event_routes(root), template.keys())
+    compare("openapi.yaml", openapi_routes(root), template.keys())
+    compare("functions/src/bin", binaries(root), set(template.values()))
+    return found
 
 
-def test_every_template_route_has_exactly_one_event():
-    assert set(event_routes()) == set(template_routes())
+def test_template_router_events_openapi_and_binaries_agree():
+    assert mismatches(ROOT) == []
 
 
-def test_openapi_documents_exactly_the_template_routes():
-    assert openapi_routes() == set(template_routes())
+@pytest.fixture
+def copy(tmp_path):
+    for name in ["template.yaml", "Cargo.toml", "openapi.yaml"]:
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "events", tmp_path / "events")
+    shutil.copytree(ROOT / "functions" / "src" / "bin", tmp_path / "functions" / "src" / "bin")
+    assert mismatches(tmp_path) == []
+    return tmp_path
 
 
-def test_every_binary_serves_a_route_and_every_route_has_a_binary():
-    assert set(template_routes().values()) == binaries()
+# A route added in only one place is caught, whichever place it is.
+
+def test_a_route_only_in_the_router_is_caught(copy):
+    cargo = copy / "Cargo.toml"
+    cargo.write_text(cargo.read_text() + '"/devices/export" = [{ method = "GET", function = "list-devices" }]\n')
+    assert mismatches(copy) == ["router has (('GET', '/devices/export'), 'list-devices'), template.yaml does not"]
+
+
+def test_a_route_only_in_events_is_caught(copy):
+    event = json.loads((copy / "events" / "list-devices.json").read_text())
+    event["routeKey"] = "GET /devices/export"
+    (copy / "events" / "export-devices.json").write_text(json.dumps(event))
+    assert mismatches(copy) == ["events/ has ('GET', '/devices/export'), template.yaml does not"]
+
+
+def test_a_route_only_in_openapi_is_caught(copy):
+    spec = yaml.safe_load((copy / "openapi.yaml").read_text())
+    spec["paths"]["/devices/export"] = {"get": spec["paths"]["/devices"]["get"]}
+    (copy / "openapi.yaml").write_text(yaml.safe_dump(spec))
+    assert mismatches(copy) == ["openapi.yaml has ('GET', '/devices/export'), template.yaml does not"]
+
+
+def test_a_binary_without_a_route_is_caught(copy):
+    (copy / "functions" / "src" / "bin" / "export-devices.rs").write_text("fn main() {}\n")
+    assert mismatches(copy) == ["functions/src/bin has export-devices, template.yaml does not"]
+
+
+def test_a_route_only_in_the_template_is_caught_everywhere_else(copy):
+    template = copy / "template.yaml"
+    text = template.read_text().replace(
+        "            Method: GET\n            Path: /devices\n",
+        "            Method: GET\n            Path: /devices\n"
+        "        Export:\n          Type: HttpApi\n          Properties:\n"
+        "            ApiId: !Ref HttpApi\n            Method: GET\n            Path: /devices/export\n",
+    )
+    assert text != template.read_text()
+    template.write_text(text)
+    assert mismatches(copy) == [
+        "router lacks (('GET', '/devices/export'), 'list-devices')",
+        "events/ lacks ('GET', '/devices/export')",
+        "openapi.yaml lacks ('GET', '/devices/export')",
+    ]
