@@ -2,7 +2,7 @@
 # `make deploy` ship it with SAM.
 SHELL := /bin/bash
 
-.PHONY: dev test token tools lint build deploy
+.PHONY: dev test token tools lint build deploy fuzz
 
 dev:
 	@scripts/dev.sh
@@ -25,3 +25,6 @@ build:
 
 deploy: build
 	@scripts/deploy.sh
+
+fuzz:
+	@scripts/fuzz.sh

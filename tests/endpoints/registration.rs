@@ -126,6 +126,19 @@ async fn registration_rejects_malformed_bodies() {
 }
 
 #[tokio::test]
+async fn bytes_that_are_not_utf8_are_a_400_and_write_nothing() {
+    let t = TestApp::new().await;
+    let answer = t
+        .request(Route::RegisterSession)
+        .bytes(b"{\"fingerprint\":\"\xff\xfe\"}", "application/json")
+        .send()
+        .await;
+    answer.assert_status(400);
+    assert_eq!(answer.code(), "INVALID_JSON");
+    assert!(t.account().await.devices.is_empty());
+}
+
+#[tokio::test]
 async fn concurrent_sign_ins_of_one_device_make_one_device() {
     let t = TestApp::new().await;
     let sessions: Vec<String> = (0..6).map(|i| format!("parallel-{i}")).collect();

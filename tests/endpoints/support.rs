@@ -369,6 +369,15 @@ impl Call<'_> {
         self
     }
 
+    /// A body API Gateway passes base64-encoded (bytes that are not UTF-8 text).
+    pub fn bytes(mut self, body: &[u8], content_type: &str) -> Self {
+        use base64::Engine;
+        self.event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+        self.event["isBase64Encoded"] = json!(true);
+        self.event["headers"]["content-type"] = json!(content_type);
+        self
+    }
+
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.event["rawQueryString"] = json!(format!("{name}={value}"));
         self.event["queryStringParameters"] = json!({ name: value });
