@@ -63,3 +63,123 @@ async fn a_listener_that_never_answers_is_503() {
     let t = TestApp::with_dynamodb_at(&format!("http://127.0.0.1:{port}")).await;
     assert_unavailable(&t).await;
 }
+
+#[tokio::test]
+async fn the_emulator_stopped_mid_test_is_503() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut emulator = std::process::Command::new(&python)
+        .arg("scripts/dynamodb_server.py")
+        .arg(port.to_string())
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the emulator starts (run through `make test`)");
+    // The table from template.yaml, once the emulator listens.
+    let create_table = || {
+        std::process::Command::new(&python)
+            .args(["scripts/create_table.py", "template.yaml"])
+            .current_dir(&root)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut created = false;
+    for _ in 0..50 {
+        created = create_table();
+        if created {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(created, "table created on the private emulator");
+
+    let t = TestApp::with_dynamodb_at(&endpoint).await;
+    t.sign_in("laptop").await;
+    t.request(Route::ListDevices)
+        .send()
+        .await
+        .assert_status(200);
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
+    assert_unavailable(&t).await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_then_503() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A DynamoDB that throttles every request, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request: headers, then Content-Length bytes of body.
+                    let Some(end) = find(&buffer, b"\r\n\r\n") else {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let headers = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                    let length: usize = headers
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buffer.len() < end + 4 + length {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    }
+                    buffer.drain(..end + 4 + length);
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                    let response = format!(
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    let t = TestApp::with_dynamodb_at(&format!("http://127.0.0.1:{port}")).await;
+    let answer = tokio::time::timeout(HANG, t.request(Route::RevokeSession).id("any").send())
+        .await
+        .expect("answered, not hung");
+    answer.assert_status(503);
+    assert_eq!(answer.code(), "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "one call and two retries"
+    );
+}

@@ -5,6 +5,7 @@
 mod auth;
 mod devices;
 mod faults;
+mod races;
 mod registration;
 mod sessions;
 mod support;
