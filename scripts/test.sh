@@ -31,7 +31,7 @@ RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}" cargo test --quiet -p tests --test e
 
 step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 start_api "$logs/api.log"
-API_URL="http://127.0.0.1:$API_PORT" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
+API_URL="http://127.0.0.1:$API_PORT" API_LOG="$logs/api.log" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 
 step "fuzzing (schemathesis from openapi.yaml, against the same stack)"
 API_URL="http://127.0.0.1:$API_PORT" scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log"

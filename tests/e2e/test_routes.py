@@ -15,6 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from mint_token import mint  # noqa: E402
 
 API_URL = os.environ["API_URL"]
+# The stack's log (functions' stdout), checked by the last test.
+API_LOG = os.environ.get("API_LOG")
+# Everything sent that must never be logged.
+SECRETS = []
 FIREFOX = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:131.0) Gecko/20100101 Firefox/131.0"
 
 
@@ -22,7 +26,10 @@ def call(method, path, token=None, body=None, user_agent=FIREFOX):
     headers = {"Accept": "application/json", "User-Agent": user_agent}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+        SECRETS.append(token)
     data = None
+    if isinstance(body, dict) and isinstance(body.get("fingerprint"), str):
+        SECRETS.append(body["fingerprint"])
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
@@ -102,9 +109,28 @@ def test_errors_arrive_in_the_envelope_over_http():
     token = mint(f"e2e-{uuid.uuid4().hex}", "s")
     status, body, _ = call("POST", "/sessions", token, {"fingerprint": 7})
     assert status == 400 and body["code"] == "INVALID_FIELD", body
-    status, body, _ = call("POST", "/sessions", token, {"fingerprint": "f"})
+    status, body, _ = call("POST", "/sessions", token, {"fingerprint": f"fp-{uuid.uuid4().hex}"})
     assert status == 201, body
     status, body, _ = call("GET", "/devices/not-a-uuid", token)
     assert status == 400 and body["code"] == "INVALID_DEVICE_ID", body
     status, body, _ = call("GET", f"/devices/{uuid.uuid4()}", token)
     assert status == 404 and body["error"] == "Device not found", body
+
+
+def test_logs_are_structured_and_never_hold_tokens_or_fingerprints():
+    """Runs last: reads what the functions logged for the requests above."""
+    assert API_LOG, "make test sets API_LOG"
+    log = Path(API_LOG).read_text()
+    assert SECRETS, "the tests above sent tokens and fingerprints"
+    for secret in SECRETS:
+        assert secret not in log
+    answered = [
+        json.loads(line[line.index("{"):])
+        for line in log.splitlines()
+        if '"answered"' in line and "{" in line
+    ]
+    assert answered, "one line per request"
+    for entry in answered:
+        assert {"request_id", "method", "path"} <= entry["span"].keys(), entry
+        assert {"status", "latency_ms"} <= entry["fields"].keys(), entry
+    assert any(e["span"].get("user", "").startswith("e2e-") for e in answered)
