@@ -58,20 +58,19 @@ impl Config {
             ));
         }
 
+        let (public_key, jwks, jwks_url) =
+            (get("JWT_PUBLIC_KEY"), get("JWT_JWKS"), get("JWT_JWKS_URL"));
+        let no_public_keys = public_key.is_none() && jwks.is_none() && jwks_url.is_none();
         let secret = get("JWT_SECRET").or_else(|| {
-            // The documented local default, only when talking to a loopback emulator.
+            // The documented local default, only when no key is configured and
+            // DynamoDB is a loopback emulator.
             let endpoint = get("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
             let local = endpoint.starts_with("http://127.0.0.1")
                 || endpoint.starts_with("http://localhost");
-            local.then(|| LOCAL_JWT_SECRET.to_string())
+            (local && no_public_keys).then(|| LOCAL_JWT_SECRET.to_string())
         });
-        let keys = KeyMaterial::from_sources(
-            secret,
-            get("JWT_PUBLIC_KEY"),
-            get("JWT_JWKS"),
-            get("JWT_JWKS_URL"),
-        )
-        .map_err(ConfigError)?;
+        let keys =
+            KeyMaterial::from_sources(secret, public_key, jwks, jwks_url).map_err(ConfigError)?;
         let verifier = Verifier::new(
             keys,
             get("JWT_ALGORITHMS").as_deref(),
@@ -150,6 +149,17 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("must not exceed"));
+    }
+
+    #[test]
+    fn the_local_secret_never_joins_configured_public_keys() {
+        let pem = include_str!("../testdata/rsa-public.pem");
+        let config = config(&[
+            ("TABLE_NAME", "t"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+            ("JWT_PUBLIC_KEY", pem),
+        ]);
+        assert!(config.is_ok(), "{config:?}");
     }
 
     #[test]

@@ -175,3 +175,184 @@ async fn a_dead_session_cannot_probe_which_session_ids_exist() {
         .await
         .assert_status(200);
 }
+
+const RSA_PRIVATE: &str = include_str!("../../shared/testdata/rsa-private.pem");
+const RSA_PUBLIC: &str = include_str!("../../shared/testdata/rsa-public.pem");
+
+fn sign(
+    header: jsonwebtoken::Header,
+    claims: &serde_json::Value,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+/// Tries `tokens` on a route that would delete the caller's device, and checks each
+/// is refused with 401 and that the device is still there afterwards.
+async fn assert_refused_and_nothing_changed(
+    t: &TestApp,
+    device: &str,
+    valid: &str,
+    tokens: &[(&str, String)],
+) {
+    for (attack, token) in tokens {
+        let answer = t
+            .request(Route::DeleteDevice)
+            .id(device)
+            .authorization(Some(&format!("Bearer {token}")))
+            .send()
+            .await;
+        answer.assert_unauthorized();
+        assert_eq!(answer.body["success"], false, "{attack}");
+    }
+    let still = t
+        .request(Route::GetDevice)
+        .id(device)
+        .authorization(Some(&format!("Bearer {valid}")))
+        .send()
+        .await;
+    still.assert_status(200);
+    assert_eq!(
+        still.body["device"]["sessions"].as_array().unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn jwt_attacks_on_an_hs256_deployment_are_refused_and_change_nothing() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let t = TestApp::with(&[
+        ("JWT_ISSUER", "https://auth.test"),
+        ("JWT_AUDIENCE", "devices"),
+    ])
+    .await;
+    let claims = |extra: serde_json::Value| {
+        let mut claims = json!({
+            "sub": t.user, "sid": t.session, "exp": now() + 600,
+            "iss": "https://auth.test", "aud": "devices",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        claims
+    };
+    let valid = mint(claims(json!({})));
+    let registered = t
+        .request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {valid}")))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await;
+    registered.assert_status(201);
+    let device = registered.body["data"]["device"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let other = TestApp::new().await;
+    other.sign_in("their-laptop").await;
+    let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+    let attacks = [
+        (
+            "RS256 where HS256 is pinned",
+            sign(Header::new(Algorithm::RS256), &claims(json!({})), &rsa),
+        ),
+        (
+            "HS512 where HS256 is pinned",
+            sign(
+                Header::new(Algorithm::HS512),
+                &claims(json!({})),
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            ),
+        ),
+        (
+            "wrong key",
+            sign(
+                Header::default(),
+                &claims(json!({})),
+                &EncodingKey::from_secret(b"not-the-secret-not-the-secret-0123"),
+            ),
+        ),
+        ("expired", mint(claims(json!({ "exp": now() - 600 })))),
+        ("not yet valid", mint(claims(json!({ "nbf": now() + 600 })))),
+        (
+            "wrong issuer",
+            mint(claims(json!({ "iss": "https://evil.test" }))),
+        ),
+        ("no issuer", mint(claims(json!({ "iss": null })))),
+        (
+            "wrong audience",
+            mint(claims(json!({ "aud": "another-api" }))),
+        ),
+        ("no audience", mint(claims(json!({ "aud": null })))),
+        ("no sub", mint(claims(json!({ "sub": null })))),
+        ("no sid", mint(claims(json!({ "sid": null })))),
+        (
+            "sid of another user's session",
+            mint(claims(json!({ "sid": other.session }))),
+        ),
+        (
+            "over the size bound",
+            mint(claims(json!({ "pad": "x".repeat(9_000) }))),
+        ),
+        ("alg none", {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!(
+                "{}.{}.",
+                b64.encode(br#"{"alg":"none"}"#),
+                b64.encode(claims(json!({})).to_string())
+            )
+        }),
+    ];
+    assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
+    // The other user's session is untouched too.
+    other
+        .request(Route::ListSessions)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn jwt_attacks_on_an_rs256_deployment_are_refused_and_change_nothing() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let t = TestApp::with(&[
+        ("JWT_SECRET", ""),
+        ("JWT_PUBLIC_KEY", RSA_PUBLIC),
+        ("JWT_ALGORITHMS", "RS256"),
+    ])
+    .await;
+    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+    let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+    let valid = sign(Header::new(Algorithm::RS256), &claims, &rsa);
+    let registered = t
+        .request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {valid}")))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await;
+    registered.assert_status(201);
+    let device = registered.body["data"]["device"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let attacks = [
+        // Algorithm confusion: HS256 "signed" with the public key as the HMAC secret.
+        (
+            "HS256 with the public key as secret",
+            sign(
+                Header::default(),
+                &claims,
+                &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+            ),
+        ),
+        ("HS256 with a guessed secret", mint(claims.clone())),
+    ];
+    assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
+}

@@ -206,12 +206,12 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let config = Config::from_lookup(|name| {
-            overrides
-                .get(name)
-                .cloned()
-                .or_else(|| (name == "JWT_SECRET").then(|| SECRET.to_string()))
-                .or_else(|| std::env::var(name).ok())
+        // An override of "" unsets the variable (to configure public keys instead of
+        // the test secret, say).
+        let config = Config::from_lookup(|name| match overrides.get(name) {
+            Some(value) => Some(value.clone()).filter(|v| !v.is_empty()),
+            None if name == "JWT_SECRET" => Some(SECRET.to_string()),
+            None => std::env::var(name).ok(),
         })
         .expect("test configuration; run the tests with `make test`");
         let app = App::new(config, client);
