@@ -45,13 +45,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         let is_new = known_device.is_none();
         if app
             .store
-            .register(
-                &identity.user_id,
-                &session,
-                &device,
-                is_new,
-                app.config.tombstone,
-            )
+            .register(&identity.user_id, &session, &device, is_new, now)
             .await?
         {
             return Ok(registered(StatusCode::CREATED, &device, &session, now));

@@ -9,8 +9,6 @@ pub const FAILURE: &str = "Failed to revoke session";
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request)?;
     let id = input::session_id(&request)?;
-    app.store
-        .revoke_session(&identity, &id, app.now(), app.config.tombstone)
-        .await?;
+    app.store.revoke_session(&identity, &id, app.now()).await?;
     Ok(Reply::ok(json!({ "sessionId": id.as_str() })).message("Session revoked successfully"))
 }

@@ -25,7 +25,12 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
-        let store = Store::new(client, config.table_name.clone());
+        let store = Store::new(
+            client,
+            config.table_name.clone(),
+            config.tombstone,
+            config.writes_per_minute,
+        );
         App { config, store }
     }
 
@@ -101,13 +106,7 @@ impl App {
             .map(|s| &s.id)
             .collect();
         self.store
-            .revoke_sessions(
-                &caller.identity,
-                &sessions,
-                change,
-                caller.now,
-                self.config.tombstone,
-            )
+            .revoke_sessions(&caller.identity, &sessions, change, caller.now)
             .await
     }
 }

@@ -21,6 +21,8 @@ pub struct Config {
     /// Seconds an ended session's id is remembered so it can never be registered again.
     /// Must exceed the longest lifetime of any token that can carry a session id.
     pub tombstone: i64,
+    /// Writes (sign-ins, trust changes, revocations) one user may make per minute.
+    pub writes_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,14 @@ impl Config {
         let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
         let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
         let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
+        let writes_per_minute = match get("RATE_LIMIT_WRITES_PER_MINUTE") {
+            None => 30,
+            Some(raw) => raw.parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| {
+                ConfigError(format!(
+                    "RATE_LIMIT_WRITES_PER_MINUTE must be a whole number from 1 to 100000, got {raw:?}"
+                ))
+            })?,
+        };
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
                 "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
@@ -88,6 +98,7 @@ impl Config {
             absolute_timeout,
             trust_period,
             tombstone,
+            writes_per_minute,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! One error type for every endpoint, and the one place it becomes a response.
 
 use lambda_http::http::StatusCode;
+use lambda_http::http::header::{HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
 
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub enum Error {
     SessionNotFoundOrExpired,
     #[error("{0}")]
     Conflict(&'static str),
+    /// The user's write budget for this minute is spent.
+    #[error("Too many requests, retry later")]
+    RateLimited { retry_after: u64 },
     #[error("Request body too large")]
     PayloadTooLarge,
     #[error("Content-Type must be application/json")]
@@ -58,6 +62,7 @@ impl Error {
                 StatusCode::NOT_FOUND
             }
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +82,7 @@ impl Error {
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
@@ -100,14 +106,21 @@ impl Error {
         }
     }
 
-    /// RFC 6750 §3: every 401 carries a challenge; a request that sent no
-    /// credentials gets no error code, any other failure `invalid_token` (a
-    /// malformed header too: this API answers every auth failure with 401).
-    pub fn www_authenticate(&self) -> Option<&'static str> {
+    /// Headers the answer carries. RFC 6750 §3: every 401 has a challenge; a request
+    /// that sent no credentials gets no error code, any other failure `invalid_token`
+    /// (a malformed header too: this API answers every auth failure with 401). A 429
+    /// says when to retry.
+    pub fn headers(&self) -> Vec<(HeaderName, String)> {
         match self {
-            Error::Unauthorized(AuthFailure::Missing) => Some(r#"Bearer realm="flashback""#),
-            Error::Unauthorized(_) => Some(r#"Bearer realm="flashback", error="invalid_token""#),
-            _ => None,
+            Error::Unauthorized(AuthFailure::Missing) => {
+                vec![(WWW_AUTHENTICATE, r#"Bearer realm="flashback""#.into())]
+            }
+            Error::Unauthorized(_) => vec![(
+                WWW_AUTHENTICATE,
+                r#"Bearer realm="flashback", error="invalid_token""#.into(),
+            )],
+            Error::RateLimited { retry_after } => vec![(RETRY_AFTER, retry_after.to_string())],
+            _ => Vec::new(),
         }
     }
 }

@@ -45,7 +45,7 @@ impl Reply {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        json_response(self.status, &Value::Object(self.body), None)
+        json_response(self.status, &Value::Object(self.body), Vec::new())
     }
 
     /// The failure envelope; `failure` is the endpoint's documented 500 message.
@@ -55,7 +55,7 @@ impl Reply {
             "error": error.message(failure),
             "code": error.code(),
         });
-        json_response(error.status(), &body, error.www_authenticate())
+        json_response(error.status(), &body, error.headers())
     }
 }
 
@@ -68,14 +68,14 @@ fn to_value(value: impl Serialize) -> Value {
 fn json_response(
     status: StatusCode,
     body: &Value,
-    www_authenticate: Option<&'static str>,
+    headers: Vec<(header::HeaderName, String)>,
 ) -> Response<Body> {
     let mut builder = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store");
-    if let Some(challenge) = www_authenticate {
-        builder = builder.header(header::WWW_AUTHENTICATE, challenge);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
     }
     builder
         .body(Body::Text(body.to_string()))

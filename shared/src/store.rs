@@ -142,17 +142,28 @@ enum Role {
     Device,
     /// Anything whose failure means a concurrent change: retry.
     Other,
+    /// The user's write budget for this minute; seconds until the next one.
+    RateLimited(u64),
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
     table: String,
+    /// Seconds an ended session id is kept (see `Config::tombstone`).
+    tombstone: i64,
+    /// Writes one user may make per minute (see `Config::writes_per_minute`).
+    writes_per_minute: u32,
 }
 
 impl Store {
-    pub fn new(client: Client, table: String) -> Self {
-        Store { client, table }
+    pub fn new(client: Client, table: String, tombstone: i64, writes_per_minute: u32) -> Self {
+        Store {
+            client,
+            table,
+            tombstone,
+            writes_per_minute,
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -208,21 +219,24 @@ impl Store {
         session: &Session,
         device: &Device,
         device_is_new: bool,
-        tombstone: i64,
+        now: Epoch,
     ) -> Result<bool, Error> {
-        let mut actions = vec![(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(session_item(user, session, tombstone)))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .map_err(build_fault)?,
-                )
-                .build(),
-            Role::Other,
-        )];
+        let mut actions = vec![
+            self.rate_limit(user, now)?,
+            (
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(session_item(user, session, self.tombstone)))
+                            .condition_expression("attribute_not_exists(PK)")
+                            .build()
+                            .map_err(build_fault)?,
+                    )
+                    .build(),
+                Role::Other,
+            ),
+        ];
         if device_is_new {
             let mut fingerprint = key(
                 user,
@@ -266,8 +280,7 @@ impl Store {
         match self.transact(actions).await {
             Ok(()) => Ok(true),
             Err(Cancelled(Role::Other)) => Ok(false),
-            Err(Cancelled(_)) => Err(Error::Internal("unexpected cancellation".into())),
-            Err(Failed(error)) => Err(error),
+            Err(other) => Err(explain(other)),
         }
     }
 
@@ -293,6 +306,7 @@ impl Store {
             .map_err(build_fault)?;
         let actions = vec![
             self.caller_check(identity, now)?,
+            self.rate_limit(&identity.user_id, now)?,
             (
                 TransactWriteItem::builder().update(update).build(),
                 Role::Device,
@@ -308,17 +322,16 @@ impl Store {
         identity: &Identity,
         target: &SessionId,
         now: Epoch,
-        tombstone: i64,
     ) -> Result<(), Error> {
         let role = if target == &identity.session_id {
             Role::Caller
         } else {
             Role::Target
         };
-        let mut actions = vec![(
-            self.revoke(&identity.user_id, target, now, tombstone)?,
-            role,
-        )];
+        let mut actions = vec![
+            (self.revoke(&identity.user_id, target, now)?, role),
+            self.rate_limit(&identity.user_id, now)?,
+        ];
         if role == Role::Target {
             actions.push(self.caller_check(identity, now)?);
         }
@@ -336,17 +349,16 @@ impl Store {
         sessions: &[&SessionId],
         change: Option<DeviceChange<'_>>,
         now: Epoch,
-        tombstone: i64,
     ) -> Result<usize, Error> {
         let user = &identity.user_id;
-        let mut others = Vec::with_capacity(sessions.len());
+        // The rate limit goes first, so a refused request writes nothing.
+        let mut others = vec![self.rate_limit(user, now)?];
         let mut last = Vec::new();
         for id in sessions {
             if *id == &identity.session_id {
-                last.push((self.revoke(user, id, now, tombstone)?, Role::Caller));
+                last.push((self.revoke(user, id, now)?, Role::Caller));
             } else {
-                let action =
-                    self.revoke_condition(user, id, now, tombstone, "attribute_exists(PK)")?;
+                let action = self.revoke_condition(user, id, now, "attribute_exists(PK)")?;
                 others.push((action, Role::Other));
             }
         }
@@ -507,9 +519,33 @@ impl Store {
         user: &UserId,
         id: &SessionId,
         now: Epoch,
-        tombstone: i64,
     ) -> Result<TransactWriteItem, Error> {
-        self.revoke_condition(user, id, now, tombstone, ALIVE)
+        self.revoke_condition(user, id, now, ALIVE)
+    }
+
+    /// The per-user write budget, as a transaction action: a counter item per user and
+    /// minute, incremented in the same transaction as the write it admits (no extra
+    /// round trip; one more item written). Past the budget the whole transaction is
+    /// cancelled, so a refused request writes nothing.
+    fn rate_limit(&self, user: &UserId, now: Epoch) -> Result<(TransactWriteItem, Role), Error> {
+        let window = now - now.rem_euclid(60);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, format!("RATE#{window}"))))
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(self.writes_per_minute)))
+            .expression_attribute_values(":ttl", n(window + 120))
+            .build()
+            .map_err(build_fault)?;
+        let retry_after = (window + 60 - now).max(1) as u64;
+        Ok((
+            TransactWriteItem::builder().update(update).build(),
+            Role::RateLimited(retry_after),
+        ))
     }
 
     /// The session becomes a tombstone: kept, revoked, until its TTL, so its id can
@@ -519,7 +555,6 @@ impl Store {
         user: &UserId,
         id: &SessionId,
         now: Epoch,
-        tombstone: i64,
         condition: &str,
     ) -> Result<TransactWriteItem, Error> {
         let mut update = Update::builder()
@@ -531,7 +566,7 @@ impl Store {
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":revoked", s("REVOKED"))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":ttl", n(now + tombstone));
+            .expression_attribute_values(":ttl", n(now + self.tombstone));
         if condition == ALIVE {
             update = update.expression_attribute_values(":active", s("ACTIVE"));
         }
@@ -597,6 +632,7 @@ fn explain(error: TransactError) -> Error {
         Cancelled(Role::Target) => Error::SessionNotFound,
         Cancelled(Role::Device) => Error::DeviceNotFound,
         Cancelled(Role::Other) => Error::Conflict("The resource changed concurrently, retry"),
+        Cancelled(Role::RateLimited(retry_after)) => Error::RateLimited { retry_after },
         Failed(error) => error,
     }
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod devices;
 mod faults;
+mod limits;
 mod races;
 mod registration;
 mod sessions;
