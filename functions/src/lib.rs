@@ -9,6 +9,7 @@ pub mod list_sessions;
 pub mod register_session;
 pub mod revoke_all_sessions;
 pub mod revoke_session;
+pub mod route_not_found;
 pub mod session_heartbeat;
 pub mod trust_device;
 pub mod untrust_device;

@@ -1,7 +1,7 @@
 //! One error type for every endpoint, and the one place it becomes a response.
 
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::{HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use lambda_http::http::header::{ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
 
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,11 @@ pub enum Error {
     /// The user's write budget for this minute is spent.
     #[error("Too many requests, retry later")]
     RateLimited { retry_after: u64 },
+    #[error("Route not found")]
+    RouteNotFound,
+    /// A known path with a method it does not take; the methods it does.
+    #[error("Method not allowed")]
+    MethodNotAllowed { allow: String },
     #[error("Request body too large")]
     PayloadTooLarge,
     #[error("Content-Type must be application/json")]
@@ -61,6 +66,8 @@ impl Error {
             Error::DeviceNotFound | Error::SessionNotFound | Error::SessionNotFoundOrExpired => {
                 StatusCode::NOT_FOUND
             }
+            Error::RouteNotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,6 +88,8 @@ impl Error {
             Error::Unauthorized(AuthFailure::SessionEnded) => "SESSION_ENDED",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
+            Error::RouteNotFound => "ROUTE_NOT_FOUND",
+            Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -120,6 +129,7 @@ impl Error {
                 r#"Bearer realm="flashback", error="invalid_token""#.into(),
             )],
             Error::RateLimited { retry_after } => vec![(RETRY_AFTER, retry_after.to_string())],
+            Error::MethodNotAllowed { allow } => vec![(ALLOW, allow.clone())],
             _ => Vec::new(),
         }
     }

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod input;
 pub mod reply;
+pub mod routes;
 pub mod signin;
 pub mod store;
 pub mod useragent;

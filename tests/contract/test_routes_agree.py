@@ -4,6 +4,7 @@ clients from openapi.yaml, and each route's code is a binary in functions/src/bi
 These tests fail the moment one of them names a route, or a binary, the others don't."""
 
 import json
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -36,20 +37,31 @@ def template_routes(root):
     return routes
 
 
+# API Gateway's catch-all route, as the template and the local router spell it.
+DEFAULT_ROUTE = ("ANY", "$default")
+LOCAL_CATCH_ALL = "/{*path}"
+
+
 def router_routes(root):
     cargo = tomllib.loads((root / "Cargo.toml").read_text())
     router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
-    return {
-        (entry["method"].upper(), path): entry["function"]
-        for path, entries in router.items()
-        for entry in entries
-    }
+    routes = {}
+    for path, entries in router.items():
+        if path == LOCAL_CATCH_ALL:
+            routes[DEFAULT_ROUTE] = entries
+            continue
+        for entry in entries:
+            routes[(entry["method"].upper(), path)] = entry["function"]
+    return routes
 
 
 def event_routes(root):
     routes = set()
     for path in (root / "events").glob("*.json"):
         event = json.loads(path.read_text())
+        if event["routeKey"] == "$default":
+            routes.add(DEFAULT_ROUTE)
+            continue
         method, route = event["routeKey"].split(" ", 1)
         assert event["requestContext"]["http"]["method"] == method, path.name
         routes.add((method, route))
@@ -64,6 +76,13 @@ def openapi_routes(root):
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
     }
+
+
+def route_not_found_list(root):
+    """shared/src/routes.rs: the routes the catch-all function knows (for 405)."""
+    text = (root / "shared" / "src" / "routes.rs").read_text()
+    listed = text.split("pub const ROUTES")[1].split("];")[0]
+    return set(re.findall(r'\("([A-Z]+)", "([^"]+)"\)', listed))
 
 
 def binaries(root):
@@ -83,7 +102,9 @@ def mismatches(root):
 
     compare("router", router_routes(root).items(), template.items())
     compare("events/", event_routes(root), template.keys())
-    compare("openapi.yaml", openapi_routes(root), template.keys())
+    served = set(template) - {DEFAULT_ROUTE}
+    compare("openapi.yaml", openapi_routes(root), served)
+    compare("shared/src/routes.rs", route_not_found_list(root), served)
     compare("functions/src/bin", binaries(root), set(template.values()))
     return found
 
@@ -96,6 +117,8 @@ def test_template_router_events_openapi_and_binaries_agree():
 def copy(tmp_path):
     for name in ["template.yaml", "Cargo.toml", "openapi.yaml"]:
         shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "shared" / "src").mkdir(parents=True)
+    shutil.copy(ROOT / "shared" / "src" / "routes.rs", tmp_path / "shared" / "src" / "routes.rs")
     shutil.copytree(ROOT / "events", tmp_path / "events")
     shutil.copytree(ROOT / "functions" / "src" / "bin", tmp_path / "functions" / "src" / "bin")
     assert mismatches(tmp_path) == []
@@ -143,4 +166,11 @@ def test_a_route_only_in_the_template_is_caught_everywhere_else(copy):
         "router lacks (('GET', '/devices/export'), 'list-devices')",
         "events/ lacks ('GET', '/devices/export')",
         "openapi.yaml lacks ('GET', '/devices/export')",
+        "shared/src/routes.rs lacks ('GET', '/devices/export')",
     ]
+
+
+def test_a_route_only_in_the_catch_all_list_is_caught(copy):
+    routes = copy / "shared" / "src" / "routes.rs"
+    routes.write_text(routes.read_text().replace('    ("GET", "/devices"),\n', '    ("GET", "/devices"),\n    ("GET", "/devices/export"),\n'))
+    assert mismatches(copy) == ["shared/src/routes.rs has ('GET', '/devices/export'), template.yaml does not"]

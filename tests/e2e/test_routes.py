@@ -115,6 +115,9 @@ def test_errors_arrive_in_the_envelope_over_http():
     assert status == 400 and body["code"] == "INVALID_DEVICE_ID", body
     status, body, _ = call("GET", f"/devices/{uuid.uuid4()}", token)
     assert status == 404 and body["error"] == "Device not found", body
+    # No route: API Gateway's $default route, served locally by the router's catch-all.
+    status, body, _ = call("GET", "/admin/users")
+    assert status == 404 and body["code"] == "ROUTE_NOT_FOUND", body
 
 
 def test_logs_are_structured_and_never_hold_tokens_or_fingerprints():

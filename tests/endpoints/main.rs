@@ -8,5 +8,6 @@ mod faults;
 mod limits;
 mod races;
 mod registration;
+mod routing;
 mod sessions;
 mod support;

@@ -30,9 +30,12 @@ pub enum Route {
     SessionHeartbeat,
     DeviceHeartbeat,
     RegisterSession,
+    /// API Gateway's `$default` route: whatever no route matched.
+    Unmatched,
 }
 
 impl Route {
+    /// Every route a signed-in caller uses (not the catch-all).
     pub const ALL: [Route; 11] = [
         Route::ListDevices,
         Route::GetDevice,
@@ -60,6 +63,7 @@ impl Route {
             Route::SessionHeartbeat => "session-heartbeat",
             Route::DeviceHeartbeat => "device-heartbeat",
             Route::RegisterSession => "register-session",
+            Route::Unmatched => "route-not-found",
         }
     }
 
@@ -116,6 +120,10 @@ impl Route {
                 register_session::FAILURE,
                 register_session::handle(app, request).await,
             ),
+            Route::Unmatched => respond(
+                route_not_found::FAILURE,
+                route_not_found::handle(app, request).await,
+            ),
         }
     }
 }
@@ -126,6 +134,7 @@ fn event(route: Route) -> Value {
     let events = EVENTS.get_or_init(|| {
         Route::ALL
             .iter()
+            .chain([&Route::Unmatched])
             .map(|r| {
                 let path = format!(
                     "{}/../events/{}.json",
@@ -377,6 +386,14 @@ impl Call<'_> {
         self.event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
         self.event["isBase64Encoded"] = json!(true);
         self.event["headers"]["content-type"] = json!(content_type);
+        self
+    }
+
+    /// Any method and path, as API Gateway hands them to the `$default` route.
+    pub fn method_and_path(mut self, method: &str, path: &str) -> Self {
+        self.event["rawPath"] = json!(path);
+        self.event["requestContext"]["http"]["method"] = json!(method);
+        self.event["requestContext"]["http"]["path"] = json!(path);
         self
     }
 

@@ -1,0 +1,73 @@
+//! The routes of the API, for the one function that answers everything else
+//! (`route-not-found`, API Gateway's `$default` route): 405 with `Allow` for a known
+//! path with another method, 404 otherwise — both in the envelope. The contract test
+//! (`tests/contract`) checks this list against template.yaml.
+
+/// `(method, path template)` of every route.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/devices"),
+    ("GET", "/devices/{id}"),
+    ("POST", "/devices/trust"),
+    ("POST", "/devices/{id}/untrust"),
+    ("DELETE", "/devices/{id}"),
+    ("POST", "/devices/{id}/heartbeat"),
+    ("GET", "/sessions"),
+    ("POST", "/sessions"),
+    ("POST", "/sessions/revoke-all"),
+    ("POST", "/sessions/{id}/revoke"),
+    ("POST", "/sessions/{id}/heartbeat"),
+];
+
+/// The methods served on `path`, or none when no route has that path. Static
+/// segments win over `{id}` (`/devices/trust` is not a device id), as in API Gateway.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let matches = |template: &str| {
+        let pattern: Vec<&str> = template.split('/').collect();
+        pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| p == s || (*p == "{id}" && !s.is_empty()))
+    };
+    let exact = |template: &str| !template.contains("{id}") && matches(template);
+    let statics: Vec<_> = ROUTES.iter().filter(|(_, t)| exact(t)).collect();
+    let chosen: Vec<_> = if statics.is_empty() {
+        ROUTES.iter().filter(|(_, t)| matches(t)).collect()
+    } else {
+        statics
+    };
+    let mut methods: Vec<&str> = chosen.iter().map(|(m, _)| *m).collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths_say_which_methods_they_take() {
+        assert_eq!(allowed_methods("/devices"), ["GET"]);
+        assert_eq!(allowed_methods("/devices/"), ["GET"]);
+        assert_eq!(allowed_methods("/devices/abc"), ["DELETE", "GET"]);
+        assert_eq!(allowed_methods("/devices/trust"), ["POST"]);
+        assert_eq!(allowed_methods("/sessions"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/sessions/revoke-all"), ["POST"]);
+        assert_eq!(allowed_methods("/sessions/x/heartbeat"), ["POST"]);
+    }
+
+    #[test]
+    fn unknown_paths_take_nothing() {
+        for path in [
+            "/",
+            "/nope",
+            "/devices/a/b",
+            "/sessions/x/other",
+            "/devices//untrust",
+        ] {
+            assert!(allowed_methods(path).is_empty(), "{path}");
+        }
+    }
+}
