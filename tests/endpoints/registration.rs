@@ -150,3 +150,56 @@ async fn concurrent_sign_ins_of_one_device_make_one_device() {
     assert_eq!(account.devices.len(), 1);
     assert_eq!(account.sessions.len(), 6);
 }
+
+#[tokio::test]
+async fn every_string_field_is_bounded() {
+    let t = TestApp::new().await;
+    let huge = "x".repeat(2_000);
+    let bodies = [
+        json!({ "fingerprint": huge }),
+        json!({ "fingerprint": "a", "deviceInfo": { "deviceName": huge } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "deviceType": huge } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "os": huge } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "browser": huge } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "userAgent": "x".repeat(1_025) } }),
+        json!({ "fingerprint": "a", "deviceInfo": { "ipAddress": huge } }),
+        json!({ "fingerprint": "a", "geolocation": { "country": huge } }),
+        json!({ "fingerprint": "a", "geolocation": { "city": huge } }),
+        json!({ "fingerprint": "a", "loginMethod": huge }),
+    ];
+    for body in bodies {
+        let answer = t
+            .request(Route::RegisterSession)
+            .json(body.clone())
+            .send()
+            .await;
+        answer.assert_status(400);
+        assert_eq!(answer.code(), "INVALID_FIELD");
+        let field = answer.body["error"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            body.to_string().contains(field.rsplit('.').next().unwrap()),
+            "{field} named"
+        );
+    }
+    // A huge string anywhere makes a body over the limit: 413, before any parsing.
+    let over =
+        json!({ "fingerprint": "a", "deviceInfo": { "screenResolution": "x".repeat(20_000) } });
+    t.request(Route::RegisterSession)
+        .json(over)
+        .send()
+        .await
+        .assert_status(413);
+    // The trust body's one field too.
+    t.request(Route::TrustDevice)
+        .json(json!({ "fingerprint": huge }))
+        .send()
+        .await
+        .assert_status(400);
+    assert!(t.account().await.devices.is_empty(), "nothing was written");
+}
