@@ -2,7 +2,7 @@
 # `make deploy` ship it with SAM.
 SHELL := /bin/bash
 
-.PHONY: dev test token tools lint build deploy fuzz
+.PHONY: dev test token tools lint build deploy fuzz bench
 
 dev:
 	@scripts/dev.sh
@@ -28,3 +28,7 @@ deploy: build
 
 fuzz:
 	@scripts/fuzz.sh
+
+# Release binaries measured against a bare baseline (docs/PERFORMANCE.md).
+bench:
+	@bench/run.sh

@@ -140,6 +140,7 @@ where
     // The App lives as long as the process; leaking it lets every request borrow it.
     let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
     let app: &'static App = Box::leak(Box::new(App::new(config, client)));
+    app.store.warm_up().await;
     lambda_http::run(service_fn(|request: Request| {
         let started = Instant::now();
         // One span per request; `App::authenticate` records the user in it. Never
@@ -181,17 +182,17 @@ pub fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response
 }
 
 fn init_logging() {
-    // JSON lines for CloudWatch; RUST_LOG (or AWS_LAMBDA_LOG_LEVEL) picks the level.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            tracing_subscriber::EnvFilter::try_new(
-                std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
-            )
-        })
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // JSON lines for CloudWatch. One level for the whole binary, from RUST_LOG or
+    // Lambda's AWS_LAMBDA_LOG_LEVEL (set by the template's LoggingConfig): a plain
+    // level filter, not EnvFilter, whose regex engine costs binary size and cold start.
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .ok()
+        .and_then(|level| level.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_target(false)
         .with_current_span(true)
         .with_span_list(false)

@@ -35,6 +35,9 @@ type Item = HashMap<String, AttributeValue>;
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// The partition and sort key the cold-start warm-up reads (never written).
+pub const WARM_UP_KEY: &str = "WARMUP";
+
 /// The name of the TTL attribute enabled on the table.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
@@ -172,6 +175,27 @@ impl Store {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Opens the connection to DynamoDB (DNS, TCP, TLS) during the cold start, where
+    /// Lambda gives the function a full CPU, instead of on the first request. One
+    /// GetItem of a key that never exists; the template allows GetItem on that key
+    /// alone. Its outcome does not matter: a failure only means the first request
+    /// connects itself.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(HashMap::from([
+                ("PK".to_string(), s(WARM_UP_KEY)),
+                ("SK".to_string(), s(WARM_UP_KEY)),
+            ])))
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::debug!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "warm-up failed");
+        }
     }
 
     /// One strongly consistent Query of the user's partition (paged past 1 MB).

@@ -1,0 +1,427 @@
+"""make bench: every function and a bare baseline, measured side by side in one run.
+
+Each release binary runs against this script's own minimal Lambda Runtime API (next /
+response / error), so nothing else is timed, and talks to the local DynamoDB emulator
+through a counting proxy, so DynamoDB calls are counted, not read off the code.
+
+Figures per binary (target/bench/results.json):
+  binary_bytes   stripped release size, host target (binary_bytes_arm64 when built)
+  init_ms        median over COLD_STARTS spawns: process start -> its first `next`
+  first_ms       the first invocation after init (includes connecting to DynamoDB)
+  warm_p50_ms, warm_p99_ms   over WARM invocations, realistic data (5 devices, 20 sessions)
+  dynamodb_calls DynamoDB requests made by the first invocation (the full path)
+  max_rss_kb     peak resident memory of the process
+The emulator (moto, in Python) is far slower than DynamoDB: absolute times here are
+dominated by it; compare each function with the baseline, which pays the same cost
+for its one call.
+"""
+
+import http.client
+import http.server
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from mint_token import mint  # noqa: E402
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RELEASE = TARGET / "release"
+OUT = TARGET / "bench"
+COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", 20))
+WARM = int(os.environ.get("BENCH_WARM", 300))
+SCALE = [int(n) for n in os.environ.get("BENCH_SCALE", "1,100,1000").split(",")]
+TABLE = "flashback-sessions-bench"
+SECRET = "bench-secret-bench-secret-0123456789abcdef"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Without it, keep-alive answers wait on delayed ACKs (~40 ms each).
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_body(self):
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a killed function leaves a broken connection behind: expected
+
+
+class RuntimeApi(Server):
+    """The Lambda Runtime API, as much of it as a function uses."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), RuntimeHandler)
+        self.events = queue.Queue()
+        self.answers = queue.Queue()
+        self.first_next = None
+        self.closed = False
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def invoke(self, event):
+        """Queues one event and waits for its answer: (seconds, status code, body)."""
+        started = time.perf_counter()
+        self.events.put((str(uuid.uuid4()), event))
+        kind, body = self.answers.get(timeout=60)
+        elapsed = time.perf_counter() - started
+        if kind != "response":
+            raise RuntimeError(f"function error: {body[:300]!r}")
+        answer = json.loads(body)
+        return elapsed, answer.get("statusCode"), answer.get("body")
+
+    def close(self):
+        self.closed = True
+        self.shutdown()
+        self.server_close()
+
+
+class RuntimeHandler(Handler):
+    def do_GET(self):
+        api = self.server
+        if not self.path.endswith("/runtime/invocation/next"):
+            return self.reply(404)
+        if api.first_next is None:
+            api.first_next = time.perf_counter()
+        while not api.closed:
+            try:
+                request_id, event = api.events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            deadline = int(time.time() * 1000) + 30_000
+            return self.reply(200, json.dumps(event).encode(), [
+                ("Content-Type", "application/json"),
+                ("Lambda-Runtime-Aws-Request-Id", request_id),
+                ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:bench"),
+                ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+            ])
+
+    def do_POST(self):
+        body = self.read_body()
+        kind = "response" if self.path.endswith("/response") else "error"
+        self.reply(202)
+        self.server.answers.put((kind, body))
+
+
+class CountingProxy(Server):
+    """Forwards DynamoDB requests to the emulator, counting them."""
+
+    def __init__(self, upstream_port):
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        self.upstream_port = upstream_port
+        self.count = 0
+        self.seconds = 0.0
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def take(self):
+        """Requests forwarded since the last take, and seconds spent waiting on them."""
+        with self.lock:
+            taken = (self.count, self.seconds)
+            self.count, self.seconds = 0, 0.0
+            return taken
+
+
+class ProxyHandler(Handler):
+    def do_POST(self):
+        body = self.read_body()
+        started = time.perf_counter()
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
+        upstream.connect()
+        upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        upstream.request("POST", self.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        upstream.close()
+        with self.server.lock:
+            self.server.count += 1
+            self.server.seconds += time.perf_counter() - started
+        keep = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+        self.reply(response.status, data, keep)
+
+
+class Function:
+    """One spawned binary with its own Runtime API."""
+
+    def __init__(self, name, env):
+        self.api = RuntimeApi()
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [str(RELEASE / name)],
+            env={
+                **env,
+                "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while self.api.first_next is None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} exited during init ({self.process.returncode})")
+            time.sleep(0.0002)
+        self.init_ms = (self.api.first_next - started) * 1e3
+
+    def stop(self):
+        """Ends the process; returns its peak RSS in KiB."""
+        self.process.send_signal(signal.SIGKILL)
+        _, _, usage = os.wait4(self.process.pid, 0)
+        self.api.close()
+        return usage.ru_maxrss
+
+
+def event(name, token, path_id=None, body=None, query=None):
+    source = "device-heartbeat" if name == "device-heartbeat" else name
+    e = json.loads((ROOT / "events" / f"{source}.json").read_text())
+    e["headers"]["authorization"] = f"Bearer {token}"
+    if path_id is not None:
+        route = e["routeKey"].split(" ", 1)[1]
+        e["pathParameters"] = {"id": path_id}
+        e["rawPath"] = e["requestContext"]["http"]["path"] = route.replace("{id}", path_id)
+    if body is not None:
+        e["body"] = json.dumps(body)
+    if query:
+        e["queryStringParameters"] = query
+        e["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    return e
+
+
+class Bench:
+    def __init__(self):
+        self.emulator_port = free_port()
+        self.emulator = subprocess.Popen(
+            [str(ROOT / ".venv/bin/python"), "scripts/dynamodb_server.py", str(self.emulator_port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.proxy = CountingProxy(self.emulator_port)
+        self.emulator_ms = {}
+        endpoint = f"http://127.0.0.1:{self.proxy.server_address[1]}"
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            "TABLE_NAME": TABLE,
+            "JWT_SECRET": SECRET,
+            "RATE_LIMIT_WRITES_PER_MINUTE": "100000",
+            "RUST_LOG": "warn",
+        }
+        self.create_table(TABLE)
+
+    def token(self, user, session):
+        os.environ["JWT_SECRET"] = SECRET
+        return mint(user, session, 3600)
+
+    def create_table(self, name):
+        env = {**os.environ, **self.env, "TABLE_NAME": name,
+               "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.emulator_port}"}
+        for _ in range(100):
+            done = subprocess.run(
+                [str(ROOT / ".venv/bin/python"), "scripts/create_table.py", "template.yaml"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            if done.returncode == 0:
+                return
+            time.sleep(0.2)
+        sys.exit("the emulator did not start")
+
+    def register(self, user, sessions, env=None):
+        """Signs in (session, fingerprint) pairs through the real register-session binary."""
+        function = Function("register-session", env or self.env)
+        devices = {}
+        for session, fingerprint in sessions:
+            token = self.token(user, session)
+            _, status, body = function.api.invoke(event("register-session", token, body={"fingerprint": fingerprint}))
+            # 200: a retried attempt already created it (the emulator can be slow).
+            assert status in (200, 201), body
+            devices[fingerprint] = json.loads(body)["data"]["device"]["id"]
+        function.stop()
+        return devices
+
+    def measure(self, name, make_event):
+        figures = {"binary_bytes": (RELEASE / name).stat().st_size}
+        arm64 = TARGET / "aarch64-unknown-linux-gnu" / "release" / name
+        if arm64.exists():
+            figures["binary_bytes_arm64"] = arm64.stat().st_size
+        inits = []
+        for _ in range(COLD_STARTS):
+            function = Function(name, self.env)
+            inits.append(function.init_ms)
+            function.stop()
+        figures["init_ms"] = round(statistics.median(inits), 3)
+        function = Function(name, self.env)
+        self.proxy.take()
+        first, status, body = function.api.invoke(make_event(0))
+        figures["first_ms"] = round(first * 1e3, 3)
+        figures["dynamodb_calls"] = self.proxy.take()[0]
+        figures["first_status"] = status
+        warm, emulator = [], []
+        for i in range(WARM):
+            elapsed, status, body = function.api.invoke(make_event(i + 1))
+            warm.append(elapsed * 1e3)
+            emulator.append(self.proxy.take()[1] * 1e3)
+        # Not a figure of the function: the part of each warm invocation spent
+        # waiting on the emulator (kept apart so the ratios can be read without it).
+        self.emulator_ms[name] = round(statistics.median(emulator), 3)
+        warm.sort()
+        figures["warm_p50_ms"] = round(statistics.median(warm), 3)
+        figures["warm_p99_ms"] = round(warm[min(len(warm) - 1, int(len(warm) * 0.99))], 3)
+        figures["max_rss_kb"] = function.stop()
+        return figures
+
+    def clone_sessions(self, table, user, template_session, count):
+        """Copies a session the binary registered, `count` times under new ids: many
+        sessions fast, in exactly the stored format."""
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.emulator_port}",
+                              region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+        item = client.get_item(TableName=table, Key={"PK": {"S": f"USER#{user}"}, "SK": {"S": f"SESSION#{template_session}"}})["Item"]
+        copies = []
+        for i in range(count):
+            copy = dict(item)
+            copy["SK"] = {"S": f"SESSION#{template_session}-{i}"}
+            copy["sessionId"] = {"S": f"{template_session}-{i}"}
+            copies.append({"PutRequest": {"Item": copy}})
+        for start in range(0, len(copies), 25):
+            client.batch_write_item(RequestItems={table: copies[start:start + 25]})
+
+    def scale(self, label, sessions_for, run):
+        rows = {}
+        for n in SCALE:
+            # A table per run: the emulator's transactions copy the whole table.
+            table = f"bench-scale-{uuid.uuid4().hex[:8]}"
+            self.create_table(table)
+            env = {**self.env, "TABLE_NAME": table}
+            user = "bench-scale"
+            devices = self.register(user, [("caller", "caller-device"), ("s", "target-device")], env)
+            self.clone_sessions(table, user, "s", n - 1)
+            function = Function(sessions_for, env)
+            self.proxy.take()
+            elapsed, status, body = function.api.invoke(run(self.token(user, "caller"), devices["target-device"]))
+            calls = self.proxy.take()[0]
+            function.stop()
+            rows[str(n)] = {"status": status, "ms": round(elapsed * 1e3, 3), "dynamodb_calls": calls}
+            print(f"  {label:<28} {n:>5} sessions: {status}, {elapsed * 1e3:9.1f} ms, {calls} DynamoDB calls", flush=True)
+        return rows
+
+    def close(self):
+        self.emulator.send_signal(signal.SIGTERM)
+        self.emulator.wait()
+
+
+def main():
+    bench = Bench()
+    try:
+        user = f"bench-{uuid.uuid4().hex[:8]}"
+        # A realistic account: 5 devices, 20 sessions; the caller is s0 on fp0.
+        devices = bench.register(user, [(f"s{i}", f"fp{i % 5}") for i in range(20)])
+        token = bench.token(user, "s0")
+        mine, other = devices["fp0"], devices["fp4"]
+        missing_device = str(uuid.uuid4())
+        plans = {
+            "list-devices": lambda i: event("list-devices", token),
+            "get-device": lambda i: event("get-device", token, mine),
+            "trust-device": lambda i: event("trust-device", token, body={"fingerprint": "fp1"}),
+            "untrust-device": lambda i: event("untrust-device", token, devices["fp2"]),
+            # The first call removes the device; the warm ones find it gone (404).
+            "delete-device": lambda i: event("delete-device", token, other if i == 0 else missing_device),
+            "list-sessions": lambda i: event("list-sessions", token),
+            # The first call ends s18; the warm ones name sessions that do not exist (404).
+            "revoke-session": lambda i: event("revoke-session", token, "s18" if i == 0 else f"gone-{i}"),
+            "revoke-all-sessions": lambda i: event("revoke-all-sessions", token, query={"keepCurrent": "true"}),
+            "session-heartbeat": lambda i: event("session-heartbeat", token, "s0"),
+            # The first call registers a new session; the warm ones repeat it (200).
+            "register-session": lambda i: event("register-session", bench.token(user, "bench-new"), body={"fingerprint": "fp0"}),
+            "route-not-found": lambda i: event("route-not-found", token),
+        }
+        results = {"baseline": bench.measure("baseline", lambda i: event("list-devices", token)), "functions": {}}
+        print(f"baseline: {results['baseline']}", flush=True)
+        for name, plan in plans.items():
+            results["functions"][name] = bench.measure(name, plan)
+            print(f"{name}: {results['functions'][name]}", flush=True)
+
+        print("scale:", flush=True)
+        results["scale"] = {
+            "revoke-all-sessions": bench.scale(
+                "revoke-all (keepCurrent)", "revoke-all-sessions",
+                lambda token, device: event("revoke-all-sessions", token, query={"keepCurrent": "true"}),
+            ),
+            "delete-device": bench.scale(
+                "delete-device", "delete-device",
+                lambda token, device: event("delete-device", token, device),
+            ),
+            "untrust-device": bench.scale(
+                "untrust-device", "untrust-device",
+                lambda token, device: event("untrust-device", token, device),
+            ),
+        }
+        results["emulator_warm_p50_ms"] = bench.emulator_ms
+    finally:
+        bench.close()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+
+
+def print_table(results):
+    base = results["baseline"]
+    names = ["binary_bytes", "init_ms", "first_ms", "warm_p50_ms", "warm_p99_ms", "dynamodb_calls", "max_rss_kb"]
+    print(f"\n{'function':<22}" + "".join(f"{n:>16}" for n in names))
+    print(f"{'baseline':<22}" + "".join(f"{base[n]:>16}" for n in names))
+    for name, figures in results["functions"].items():
+        cells = []
+        for n in names:
+            ratio = figures[n] / base[n] if base[n] else float("nan")
+            cells.append(f"{figures[n]:>9} {ratio:>5.2f}x")
+        print(f"{name:<22}" + "".join(f"{c:>16}" for c in cells))
+    print(f"\nwritten: {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
