@@ -187,6 +187,21 @@ fn sign(
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
+/// Signs in on the "laptop" device with a token of this deployment's own kind.
+async fn sign_in_with(t: &TestApp, token: &str) -> String {
+    let registered = t
+        .request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {token}")))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await;
+    registered.assert_status(201);
+    registered.body["data"]["device"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Tries `tokens` on a route that would delete the caller's device, and checks each
 /// is refused with 401 and that the device is still there afterwards.
 async fn assert_refused_and_nothing_changed(
@@ -241,17 +256,7 @@ async fn jwt_attacks_on_an_hs256_deployment_are_refused_and_change_nothing() {
         claims
     };
     let valid = mint(claims(json!({})));
-    let registered = t
-        .request(Route::RegisterSession)
-        .authorization(Some(&format!("Bearer {valid}")))
-        .json(json!({ "fingerprint": "laptop" }))
-        .send()
-        .await;
-    registered.assert_status(201);
-    let device = registered.body["data"]["device"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let device = sign_in_with(&t, &valid).await;
 
     let other = TestApp::new().await;
     other.sign_in("their-laptop").await;
@@ -330,17 +335,7 @@ async fn jwt_attacks_on_an_rs256_deployment_are_refused_and_change_nothing() {
     let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
     let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
     let valid = sign(Header::new(Algorithm::RS256), &claims, &rsa);
-    let registered = t
-        .request(Route::RegisterSession)
-        .authorization(Some(&format!("Bearer {valid}")))
-        .json(json!({ "fingerprint": "laptop" }))
-        .send()
-        .await;
-    registered.assert_status(201);
-    let device = registered.body["data"]["device"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let device = sign_in_with(&t, &valid).await;
 
     let attacks = [
         // Algorithm confusion: HS256 "signed" with the public key as the HMAC secret.

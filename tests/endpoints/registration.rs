@@ -115,13 +115,7 @@ async fn registration_rejects_malformed_bodies() {
         json!({ "fingerprint": "a", "loginMethod": "" }),
     ];
     for body in cases {
-        let answer = t
-            .request(Route::RegisterSession)
-            .json(body.clone())
-            .send()
-            .await;
-        answer.assert_status(400);
-        assert_eq!(answer.code(), "INVALID_FIELD", "{body}");
+        invalid_field(&t, &body).await;
     }
 }
 
@@ -168,13 +162,7 @@ async fn every_string_field_is_bounded() {
         json!({ "fingerprint": "a", "loginMethod": huge }),
     ];
     for body in bodies {
-        let answer = t
-            .request(Route::RegisterSession)
-            .json(body.clone())
-            .send()
-            .await;
-        answer.assert_status(400);
-        assert_eq!(answer.code(), "INVALID_FIELD");
+        let answer = invalid_field(&t, &body).await;
         let field = answer.body["error"]
             .as_str()
             .unwrap()
@@ -202,4 +190,16 @@ async fn every_string_field_is_bounded() {
         .await
         .assert_status(400);
     assert!(t.account().await.devices.is_empty(), "nothing was written");
+}
+
+/// Registers with `body`, which must be refused as a 400 naming a bad field.
+async fn invalid_field(t: &TestApp, body: &serde_json::Value) -> Answer {
+    let answer = t
+        .request(Route::RegisterSession)
+        .json(body.clone())
+        .send()
+        .await;
+    answer.assert_status(400);
+    assert_eq!(answer.code(), "INVALID_FIELD", "{body}");
+    answer
 }
