@@ -210,7 +210,7 @@ impl Verifier {
             if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, &self.validation)
             {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
-                let user_id = UserId::parse(claim(&self.user_claim)?).ok()?;
+                let user_id = UserId::parse(claim(&self.user_claim)?)?;
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
                 return Some(Identity {
                     user_id,
