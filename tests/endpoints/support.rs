@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use functions::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -197,8 +199,21 @@ impl TestApp {
 
     /// A test app whose configuration overrides some variables (timeouts …).
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
-        let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
-        Self::build(overrides, client).await
+        // The emulator answers one request at a time and copies its tables for every
+        // transaction, so under eight test threads a 99-action transaction can wait
+        // longer than the production attempt timeout. The production bounds are
+        // proven by the fault tests (`with_dynamodb_at`); here only the emulator's
+        // pace is allowed for.
+        let config = aws_sdk_dynamodb::config::Builder::from(&App::sdk_config().await)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build();
+        Self::build(overrides, aws_sdk_dynamodb::Client::from_conf(config)).await
     }
 
     /// A test app whose DynamoDB is at `endpoint` (a closed port, a stalled listener).
