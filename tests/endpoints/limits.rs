@@ -9,9 +9,10 @@ use crate::support::*;
 
 #[tokio::test]
 async fn writes_past_the_budget_are_429_and_change_nothing() {
-    // Stay inside one minute window: the budget is per calendar minute.
+    // Stay inside one minute window: the budget is per calendar minute, and the
+    // emulator can be slow under the other tests, so leave 20 s for the ten calls.
     let into_minute = now().rem_euclid(60);
-    if into_minute > 50 {
+    if into_minute > 40 {
         tokio::time::sleep(Duration::from_secs((61 - into_minute) as u64)).await;
     }
     let t = TestApp::with(&[("RATE_LIMIT_WRITES_PER_MINUTE", "3")]).await;
