@@ -5,7 +5,7 @@ use shared::{App, Error, Reply, Request, input};
 pub const FAILURE: &str = "Failed to retrieve device details";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     let id = input::device_id(&request)?;
     let caller = app.caller(identity).await?;
     // Another user's device is not in this user's partition, so it is "not found"

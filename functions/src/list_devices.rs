@@ -6,7 +6,7 @@ use shared::{App, Error, Reply, Request};
 pub const FAILURE: &str = "Failed to retrieve devices";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let caller = app.caller(app.authenticate(&request)?).await?;
+    let caller = app.caller(app.authenticate(&request).await?).await?;
     let devices: Vec<DeviceView> = caller
         .account
         .devices

@@ -6,7 +6,7 @@ use shared::{App, Error, Reply, Request};
 pub const FAILURE: &str = "Failed to retrieve sessions";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let caller = app.caller(app.authenticate(&request)?).await?;
+    let caller = app.caller(app.authenticate(&request).await?).await?;
     let sessions: Vec<SessionView> = caller
         .account
         .alive_sessions(caller.now, None)

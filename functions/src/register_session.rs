@@ -21,7 +21,7 @@ pub const FAILURE: &str = "Failed to register session";
 const ATTEMPTS: usize = 3;
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     let sign_in: SignIn = input::json_body(&request)?;
     for _ in 0..ATTEMPTS {
         let account = app.store.account(&identity.user_id).await?;

@@ -7,7 +7,7 @@ use shared::{App, Cascade, Error, Reply, Request, input};
 pub const FAILURE: &str = "Failed to revoke all sessions";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     let keep_current = input::flag(&request, "keepCurrent")?;
     let caller = app.caller(identity).await?;
     let revoked = app

@@ -10,7 +10,7 @@ use shared::{App, Error, Reply, Request, input};
 pub const FAILURE: &str = "Failed to update session";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     // `…/devices/{id}/heartbeat` names a device; `…/sessions/{id}/heartbeat` a session.
     let on_device = request.uri().path().rsplit('/').nth(2) == Some("devices");
     let device = if on_device {

@@ -15,7 +15,7 @@ struct TrustRequest {
 }
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     let body: TrustRequest = input::json_body(&request)?;
     let caller = app.caller(identity).await?;
     let device = caller

@@ -7,7 +7,7 @@ use shared::{App, Cascade, Error, Reply, Request, input};
 pub const FAILURE: &str = "Failed to untrust device";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let identity = app.authenticate(&request)?;
+    let identity = app.authenticate(&request).await?;
     let id = input::device_id(&request)?;
     let caller = app.caller(identity).await?;
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;

@@ -55,9 +55,10 @@ impl App {
         now()
     }
 
-    /// Reads the caller's identity from the Bearer token (no I/O).
-    pub fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
-        let identity = self.config.verifier.authenticate(request)?;
+    /// Reads the caller's identity from the Bearer token (no I/O, unless a token
+    /// names a published key not yet fetched).
+    pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
+        let identity = self.config.verifier.authenticate(request).await?;
         tracing::Span::current().record("user", identity.user_id.as_str());
         Ok(identity)
     }
@@ -140,7 +141,12 @@ where
     // The App lives as long as the process; leaking it lets every request borrow it.
     let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
     let app: &'static App = Box::leak(Box::new(App::new(config, client)));
-    app.store.warm_up().await;
+    // Init runs with a full CPU and is not billed per request: open the DynamoDB
+    // connection and fetch any published keys now.
+    let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
+    if let Err(error) = keys {
+        tracing::error!(%error, "cold start without keys: requests answer 503 until a fetch succeeds");
+    }
     lambda_http::run(service_fn(|request: Request| {
         let started = Instant::now();
         // One span per request; `App::authenticate` records the user in it. Never

@@ -5,6 +5,8 @@
 //! construction. Whether the token's *session* is still alive is not decided here
 //! but in the store, on every request (see `store::Store::guard`).
 
+use std::sync::{Arc, RwLock};
+
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::Request;
@@ -13,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{SessionId, UserId};
 use crate::error::{AuthFailure, Error};
+use crate::jwks::RemoteJwks;
 
 /// Tokens longer than this are refused before any parsing (RFC 8725 §3.1: bound the work).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -31,6 +34,8 @@ pub enum KeyMaterial {
     Secret(String),
     PublicKeyPem(String),
     Jwks(String),
+    /// Where the provider publishes its JWKS (fetched, see `jwks`).
+    JwksUrl(String),
 }
 
 impl KeyMaterial {
@@ -42,17 +47,17 @@ impl KeyMaterial {
         jwks: Option<String>,
         jwks_url: Option<String>,
     ) -> Result<Self, String> {
-        if jwks_url.is_some() {
-            return Err("JWT_JWKS_URL is not supported by this build: put the JWKS document itself in JWT_JWKS".into());
-        }
-        match (secret, public_key_pem, jwks) {
-            (Some(secret), None, None) => Ok(KeyMaterial::Secret(secret)),
-            (None, Some(pem), None) => Ok(KeyMaterial::PublicKeyPem(pem)),
-            (None, None, Some(document)) => Ok(KeyMaterial::Jwks(document)),
-            (None, None, None) => {
-                Err("one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS is required".into())
+        match (secret, public_key_pem, jwks, jwks_url) {
+            (Some(secret), None, None, None) => Ok(KeyMaterial::Secret(secret)),
+            (None, Some(pem), None, None) => Ok(KeyMaterial::PublicKeyPem(pem)),
+            (None, None, Some(document), None) => Ok(KeyMaterial::Jwks(document)),
+            (None, None, None, Some(url)) => Ok(KeyMaterial::JwksUrl(url)),
+            (None, None, None, None) => Err(
+                "one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS or JWT_JWKS_URL is required".into(),
+            ),
+            _ => {
+                Err("set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS and JWT_JWKS_URL".into())
             }
-            _ => Err("set only one of JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS".into()),
         }
     }
 }
@@ -78,8 +83,14 @@ impl VerificationKey {
 }
 
 pub struct Verifier {
-    keys: Vec<VerificationKey>,
-    validation: Validation,
+    /// The keys in use; replaced whole when a published key set is fetched.
+    keys: RwLock<Arc<[VerificationKey]>>,
+    /// Where the keys are published, when they are (`JWT_JWKS_URL`).
+    remote: Option<RemoteJwks>,
+    /// One validation per allowed algorithm: the library refuses a key whose family
+    /// differs from *any* algorithm of a validation, so a JWKS with RSA and EC keys
+    /// needs each token checked against its own (already allowed) algorithm only.
+    validations: Vec<Validation>,
     user_claim: String,
     session_claim: String,
 }
@@ -88,8 +99,16 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
         f.debug_struct("Verifier")
-            .field("keys", &self.keys.len())
-            .field("algorithms", &self.validation.algorithms)
+            .field("keys", &self.current_keys().len())
+            .field("remote", &self.remote)
+            .field(
+                "algorithms",
+                &self
+                    .validations
+                    .iter()
+                    .map(|v| v.algorithms[0])
+                    .collect::<Vec<_>>(),
+            )
             .field("user_claim", &self.user_claim)
             .field("session_claim", &self.session_claim)
             .finish()
@@ -112,6 +131,10 @@ impl Verifier {
         user_claim: String,
         session_claim: String,
     ) -> Result<Self, String> {
+        let material_url = match &material {
+            KeyMaterial::JwksUrl(url) => Some(url.clone()),
+            _ => None,
+        };
         let default = match material {
             KeyMaterial::Secret(_) => "HS256",
             _ => "RS256",
@@ -153,11 +176,16 @@ impl Verifier {
             KeyMaterial::PublicKeyPem(pem) => {
                 vec![VerificationKey::any(pem_key(&pem, &algorithms)?)]
             }
-            KeyMaterial::Jwks(document) => jwks_keys(&document)?,
+            KeyMaterial::Jwks(document) => jwks_keys(&document, "JWT_JWKS")?,
+            // Fetched at cold start (`refresh`), before the first request.
+            KeyMaterial::JwksUrl(_) => Vec::new(),
+        };
+        let remote = match material_url {
+            Some(url) => Some(RemoteJwks::new(&url)?),
+            None => None,
         };
 
         let mut validation = Validation::new(algorithms[0]);
-        validation.algorithms = algorithms;
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
@@ -174,18 +202,70 @@ impl Verifier {
             None => validation.validate_aud = false,
         }
         Ok(Verifier {
-            keys,
-            validation,
+            keys: RwLock::new(keys.into()),
+            remote,
+            validations: algorithms
+                .iter()
+                .map(|&algorithm| Validation {
+                    algorithms: vec![algorithm],
+                    ..validation.clone()
+                })
+                .collect(),
             user_claim,
             session_claim,
         })
     }
 
-    /// Reads the caller's identity from the `Authorization` header.
-    pub fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
+    /// Reads the caller's identity from the `Authorization` header. With published
+    /// keys, a token naming a key id not yet held first refreshes them (rotation).
+    pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
         let token = bearer_token(request)?;
+        if self.remote.is_some() && self.needs_new_keys(token) {
+            self.refresh().await?;
+        }
         self.verify(token)
             .ok_or(Error::Unauthorized(AuthFailure::InvalidToken))
+    }
+
+    /// Fetches the published keys (at cold start, and on an unknown key id), at
+    /// most once per `jwks::COOL_DOWN`. A failed fetch keeps the keys already held;
+    /// with none held the service cannot verify anyone: 503, not 401.
+    pub async fn refresh(&self) -> Result<(), Error> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let fetched = remote.fetch_if_due().await.map(|document| {
+            document.and_then(|document| jwks_keys(&document, "the JWKS at JWT_JWKS_URL"))
+        });
+        match fetched {
+            Some(Ok(keys)) => {
+                tracing::info!(keys = keys.len(), "published keys loaded");
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys.into();
+            }
+            Some(Err(error)) => tracing::error!(%error, "published keys not loaded"),
+            None => {}
+        }
+        if self.current_keys().is_empty() {
+            return Err(Error::Unavailable("no published keys loaded".into()));
+        }
+        Ok(())
+    }
+
+    fn current_keys(&self) -> Arc<[VerificationKey]> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// No keys yet, or the token's header names a key id none of them has.
+    fn needs_new_keys(&self, token: &str) -> bool {
+        let keys = self.current_keys();
+        if keys.is_empty() {
+            return true;
+        }
+        if token.len() > MAX_TOKEN_BYTES {
+            return false;
+        }
+        let kid = decode_header(token).ok().and_then(|header| header.kid);
+        kid.is_some_and(|kid| !keys.iter().any(|k| k.kid.as_deref() == Some(kid.as_str())))
     }
 
     /// Verifies signature, algorithm, time and issuer/audience, then reads the
@@ -196,10 +276,12 @@ impl Verifier {
             return None;
         }
         let header = decode_header(token).ok()?;
-        if !self.validation.algorithms.contains(&header.alg) {
-            return None;
-        }
-        let candidates = self.keys.iter().filter(|k| {
+        let validation = self
+            .validations
+            .iter()
+            .find(|v| v.algorithms == [header.alg])?;
+        let keys = self.current_keys();
+        let candidates = keys.iter().filter(|k| {
             k.alg.is_none_or(|alg| alg == header.alg)
                 && match (&header.kid, &k.kid) {
                     (Some(wanted), Some(kid)) => wanted == kid,
@@ -207,8 +289,7 @@ impl Verifier {
                 }
         });
         for candidate in candidates {
-            if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, &self.validation)
-            {
+            if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, validation) {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
                 let user_id = UserId::parse(claim(&self.user_claim)?)?;
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
@@ -222,18 +303,21 @@ impl Verifier {
     }
 }
 
-fn jwks_keys(document: &str) -> Result<Vec<VerificationKey>, String> {
+/// The public keys of a JWKS document; `source` names it in errors.
+fn jwks_keys(document: &str, source: &str) -> Result<Vec<VerificationKey>, String> {
     let set: JwkSet = serde_json::from_str(document)
-        .map_err(|e| format!("JWT_JWKS is not a JWKS document: {e}"))?;
+        .map_err(|e| format!("{source} is not a JWKS document: {e}"))?;
     let mut keys = Vec::with_capacity(set.keys.len());
     for jwk in &set.keys {
         // A symmetric key inside a JWKS would let anyone holding the public
         // document forge tokens: only asymmetric keys are taken.
         if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-            return Err("JWT_JWKS must hold public keys only (found kty \"oct\")".into());
+            return Err(format!(
+                "{source} must hold public keys only (found kty \"oct\")"
+            ));
         }
         let key = DecodingKey::from_jwk(jwk)
-            .map_err(|e| format!("JWT_JWKS holds an unusable key: {e}"))?;
+            .map_err(|e| format!("{source} holds an unusable key: {e}"))?;
         let alg = jwk
             .common
             .key_algorithm
@@ -245,7 +329,7 @@ fn jwks_keys(document: &str) -> Result<Vec<VerificationKey>, String> {
         });
     }
     if keys.is_empty() {
-        return Err("JWT_JWKS holds no keys".into());
+        return Err(format!("{source} holds no keys"));
     }
     Ok(keys)
 }
@@ -430,6 +514,18 @@ mod tests {
             "unknown kid"
         );
 
+        // RSA and EC keys in one set, both algorithms allowed: each verifies its own.
+        let ec_private = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
+        let mut ec_jwk = Jwk::from_encoding_key(&ec_private, Algorithm::ES256).unwrap();
+        ec_jwk.common.key_id = Some("key-ec".into());
+        let document = json!({ "keys": [jwk, ec_jwk] }).to_string();
+        let v = verifier(KeyMaterial::Jwks(document), Some("RS256,ES256"));
+        assert!(v.verify(&rs256(&claims(), Some("key-1"))).is_some());
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("key-ec".into());
+        let es256 = encode(&header, &claims(), &ec_private).unwrap();
+        assert!(v.verify(&es256).is_some());
+
         let symmetric =
             json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0", "kid": "k" }] }).to_string();
         let refused = Verifier::new(
@@ -531,6 +627,40 @@ mod tests {
         );
         let mixed = KeyMaterial::from_sources(Some("s".into()), Some("p".into()), None, None);
         assert!(mixed.is_err());
+        let mixed = KeyMaterial::from_sources(None, None, Some("{}".into()), Some("u".into()));
+        assert!(mixed.is_err());
+    }
+
+    #[test]
+    fn published_keys_come_over_https_only() {
+        let new = |url: &str| {
+            Verifier::new(
+                KeyMaterial::JwksUrl(url.into()),
+                Some("RS256"),
+                None,
+                None,
+                "sub".into(),
+                "sid".into(),
+            )
+        };
+        for refused in [
+            "http://issuer.example/.well-known/jwks.json",
+            "ftp://issuer.example/jwks",
+            "issuer.example/jwks",
+            "not a url",
+        ] {
+            let error = new(refused).unwrap_err();
+            assert!(error.contains("JWT_JWKS_URL"), "{refused}: {error}");
+        }
+        for accepted in [
+            "https://issuer.example/.well-known/jwks.json",
+            "http://127.0.0.1:8123/jwks",
+            "http://localhost/jwks",
+        ] {
+            let verifier = new(accepted).unwrap_or_else(|e| panic!("{accepted}: {e}"));
+            // Nothing is fetched until the cold start asks for it.
+            assert_eq!(verifier.current_keys().len(), 0);
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod input;
+pub mod jwks;
 pub mod reply;
 pub mod routes;
 pub mod signin;

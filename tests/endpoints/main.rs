@@ -6,6 +6,7 @@ mod auth;
 mod devices;
 mod faults;
 mod limits;
+mod published_keys;
 mod races;
 mod registration;
 mod routing;
