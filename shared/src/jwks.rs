@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use lambda_http::http::{Request, StatusCode, Uri, header};
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use http_body_util::{BodyExt, Limited};
+use lambda_http::http::Uri;
 use tokio::sync::Mutex;
 
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,34 +23,34 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const COOL_DOWN: Duration = Duration::from_secs(30);
 
 pub struct RemoteJwks {
-    url: Uri,
-    client: Client<HttpsConnector<HttpConnector>, Empty<bytes::Bytes>>,
+    url: String,
+    /// The AWS SDK's own HTTPS connector (rustls, AWS-LC, the system's CA roots):
+    /// no second HTTP stack in the binary.
+    connector: Connector,
     last_attempt: Mutex<Option<Instant>>,
 }
 
 impl RemoteJwks {
-    /// Checks the URL and builds the HTTPS client (the system's CA roots).
+    /// Checks the URL; nothing is fetched until [`RemoteJwks::fetch_if_due`].
     pub fn new(url: &str) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
             .map_err(|_| format!("JWT_JWKS_URL is not a URL: {url:?}"))?;
         let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| format!("JWT_JWKS_URL: no CA certificates to verify it with: {e}"))?;
-        let connector = match (uri.scheme_str(), loopback) {
-            (Some("https"), _) => connector.https_only(),
-            (Some("http"), true) => connector.https_or_http(),
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if loopback => {}
             _ => {
                 return Err(format!(
                     "JWT_JWKS_URL must be an https:// URL (http:// only on a loopback address), got {url:?}"
                 ));
             }
-        };
-        let client = Client::builder(TokioExecutor::new()).build(connector.enable_http1().build());
+        }
         Ok(RemoteJwks {
-            url: uri,
-            client,
+            url: url.to_string(),
+            connector: Connector::builder()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build(),
             last_attempt: Mutex::new(None),
         })
     }
@@ -71,16 +71,14 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<String, String> {
-        let request = Request::get(self.url.clone())
-            .header(header::ACCEPT, "application/json")
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+        let mut request = HttpRequest::get(&self.url).map_err(|e| e.to_string())?;
+        request.headers_mut().insert("accept", "application/json");
         let response = self
-            .client
-            .request(request)
+            .connector
+            .call(request)
             .await
             .map_err(|e| e.to_string())?;
-        if response.status() != StatusCode::OK {
+        if response.status().as_u16() != 200 {
             return Err(format!("answered {}", response.status()));
         }
         let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES)
