@@ -22,20 +22,27 @@ def main():
             cells.append(f"{figures[f]}{ratio}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
-    emulator = results.get("emulator_warm_p50_ms", {})
-    if emulator:
-        print("| binary | warm p50 | of which the emulator | the binary itself | ratio to the baseline's own |")
-        print("|---|---|---|---|---|")
-        own_base = base["warm_p50_ms"] - emulator["baseline"]
-        for name, figures in [("baseline", base)] + list(results["functions"].items()):
-            own = figures["warm_p50_ms"] - emulator[name]
-            print(f"| {name} | {figures['warm_p50_ms']} | {emulator[name]} | {own:.3f} | {own / own_base:.2f}× |")
-        print()
+    for figure, waits in (("init_ms", "emulator_init_ms"), ("warm_p50_ms", "emulator_warm_p50_ms")):
+        own_time_table(results, figure, results.get(waits, {}))
     print("| cascade | sessions | status | ms | DynamoDB calls |")
     print("|---|---|---|---|---|")
     for cascade, rows in results["scale"].items():
         for n, row in rows.items():
             print(f"| {cascade} | {n} | {row['status']} | {row['ms']} | {row['dynamodb_calls']} |")
+
+
+def own_time_table(results, figure, emulator):
+    """`figure` split into the time spent waiting on the emulator and the binary's own."""
+    if not emulator:
+        return
+    base = results["baseline"]
+    print(f"| binary | {figure} | of which the emulator | the binary itself | ratio to the baseline's own |")
+    print("|---|---|---|---|---|")
+    own_base = base[figure] - emulator["baseline"]
+    for name, figures in [("baseline", base)] + list(results["functions"].items()):
+        own = figures[figure] - emulator[name]
+        print(f"| {name} | {figures[figure]} | {emulator[name]} | {own:.3f} | {own / own_base:.2f}× |")
+    print()
 
 
 if __name__ == "__main__":
