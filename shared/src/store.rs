@@ -10,13 +10,21 @@
 //! caller's session for the guard (eventual consistency could let a just-revoked
 //! session through). Writes are transactions in which the caller's session is a
 //! condition, so a write made by a revoked session can never land.
+//!
+//! DynamoDB does not queue writes to an item another transaction holds: it refuses
+//! them (`TransactionConflict`), and the SDK does not retry that. Every write of a user
+//! touches that user's rate-limit counter, so two writes at once are common; each
+//! write is tried again after a short jittered pause (see [`CONFLICT_ATTEMPTS`]).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -34,6 +42,16 @@ type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Tries of a write that meets another transaction on its items. A transaction holds
+/// its items for tens of milliseconds; the pauses between tries grow from
+/// [`CONFLICT_PAUSE`] (20, 40, 80 ms at most, jittered so racing writers spread out),
+/// 140 ms in all: far inside the function's timeout. Past them: 409, retry later.
+pub const CONFLICT_ATTEMPTS: u32 = 4;
+const CONFLICT_PAUSE: Duration = Duration::from_millis(20);
+
+/// What a write refused for a concurrent transaction answers, once out of tries.
+const CHANGED_CONCURRENTLY: &str = "The resource changed concurrently, retry";
 
 /// The partition and sort key the cold-start warm-up reads (never written).
 pub const WARM_UP_KEY: &str = "WARMUP";
@@ -303,7 +321,7 @@ impl Store {
         }
         match self.transact(actions).await {
             Ok(()) => Ok(true),
-            Err(Cancelled(Role::Other)) => Ok(false),
+            Err(Cancelled(Role::Other) | Conflict) => Ok(false),
             Err(other) => Err(explain(other)),
         }
     }
@@ -486,9 +504,8 @@ impl Store {
         };
 
         let sliding = update(":candidate", " AND absoluteExpiresAt > :candidate".into())
-            .expression_attribute_values(":candidate", n(candidate))
-            .send()
-            .await;
+            .expression_attribute_values(":candidate", n(candidate));
+        let sliding = send_update(sliding).await;
         let old = match sliding {
             Ok(_) => return Ok(candidate),
             Err(error) => condition_failed_item(error)?,
@@ -502,7 +519,7 @@ impl Store {
             Some(s) if device.is_some_and(|d| d != &s.device_id) => {
                 Err(Error::SessionNotFoundOrExpired)
             }
-            Some(s) => match update("absoluteExpiresAt", String::new()).send().await {
+            Some(s) => match send_update(update("absoluteExpiresAt", String::new())).await {
                 Ok(_) => Ok(s.lifetime.absolute_expires_at),
                 Err(error) => {
                     condition_failed_item(error)?;
@@ -599,8 +616,18 @@ impl Store {
             .build())
     }
 
+    /// One transaction, tried again while it only meets other transactions.
     async fn transact(&self, actions: Vec<(TransactWriteItem, Role)>) -> Result<(), TransactError> {
         let (items, roles): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
+        let attempt = || self.transact_once(items.clone(), &roles);
+        tried_again(attempt, |error| matches!(error, Conflict)).await
+    }
+
+    async fn transact_once(
+        &self,
+        items: Vec<TransactWriteItem>,
+        roles: &[Role],
+    ) -> Result<(), TransactError> {
         match self
             .client
             .transact_write_items()
@@ -614,7 +641,7 @@ impl Store {
                     let reasons = cancelled.cancellation_reasons();
                     let failed: Vec<Role> = reasons
                         .iter()
-                        .zip(&roles)
+                        .zip(roles)
                         .filter(|(reason, _)| reason.code() == Some("ConditionalCheckFailed"))
                         .map(|(_, role)| *role)
                         .collect();
@@ -628,8 +655,8 @@ impl Store {
                         .or(failed.first());
                     match first {
                         Some(role) => Err(Cancelled(*role)),
-                        // Another transaction was writing the same items: read again.
-                        None if conflict => Err(Cancelled(Role::Other)),
+                        // Another transaction was writing the same items.
+                        None if conflict => Err(Conflict),
                         None => Err(Failed(Error::Unavailable(format!(
                             "transaction cancelled: {cancelled}"
                         )))),
@@ -645,9 +672,53 @@ impl Store {
 #[derive(Debug)]
 enum TransactError {
     Cancelled(Role),
+    /// Only other transactions in the way: worth another try.
+    Conflict,
     Failed(Error),
 }
-use TransactError::{Cancelled, Failed};
+use TransactError::{Cancelled, Conflict, Failed};
+
+/// An UpdateItem, tried again while another transaction holds the item.
+async fn send_update(
+    request: UpdateItemFluentBuilder,
+) -> Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>> {
+    let conflict = |error: &SdkError<UpdateItemError, HttpResponse>| {
+        matches!(
+            error.as_service_error(),
+            Some(UpdateItemError::TransactionConflictException(_))
+        )
+    };
+    tried_again(|| request.clone().send(), conflict).await
+}
+
+/// Runs `attempt` up to [`CONFLICT_ATTEMPTS`] times, pausing between tries, while it
+/// fails with a conflict.
+async fn tried_again<T, E, F>(
+    attempt: impl Fn() -> F,
+    conflict: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if conflict(&error) && tries < CONFLICT_ATTEMPTS => {
+                conflict_pause(tries).await;
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// The pause after try `tries`: between half and all of 20 ms × 2^(tries - 1), at
+/// random, so writers that met do not meet again.
+async fn conflict_pause(tries: u32) {
+    let ceiling = CONFLICT_PAUSE * 2u32.pow(tries - 1);
+    let pause = ceiling / 2 + ceiling.mul_f64(fastrand::f64()) / 2;
+    tokio::time::sleep(pause).await;
+}
 
 /// What a cancelled transaction means to the caller.
 fn explain(error: TransactError) -> Error {
@@ -655,19 +726,23 @@ fn explain(error: TransactError) -> Error {
         Cancelled(Role::Caller) => Error::Unauthorized(AuthFailure::SessionEnded),
         Cancelled(Role::Target) => Error::SessionNotFound,
         Cancelled(Role::Device) => Error::DeviceNotFound,
-        Cancelled(Role::Other) => Error::Conflict("The resource changed concurrently, retry"),
+        Cancelled(Role::Other) | Conflict => Error::Conflict(CHANGED_CONCURRENTLY),
         Cancelled(Role::RateLimited(retry_after)) => Error::RateLimited { retry_after },
         Failed(error) => error,
     }
 }
 
-/// The old item when an update failed its condition; any other failure is a fault.
+/// The old item when an update failed its condition; a transaction still in the way
+/// after every try is a conflict; any other failure is a fault.
 fn condition_failed_item<R: std::fmt::Debug>(
     error: SdkError<UpdateItemError, R>,
 ) -> Result<Option<Item>, Error> {
     match error {
         SdkError::ServiceError(context) => match context.err() {
             UpdateItemError::ConditionalCheckFailedException(failed) => Ok(failed.item().cloned()),
+            UpdateItemError::TransactionConflictException(_) => {
+                Err(Error::Conflict(CHANGED_CONCURRENTLY))
+            }
             _ => Err(fault(SdkError::ServiceError(context))),
         },
         other => Err(fault(other)),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::front::{self, Front};
 use crate::support::*;
 
 /// Far above the SDK's bound (~4 s): only a hang would hit it.
@@ -116,69 +117,22 @@ async fn the_emulator_stopped_mid_test_is_503() {
 
 #[tokio::test]
 async fn throttling_is_retried_with_backoff_then_503() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    // A DynamoDB that throttles every request, counting them.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    // One request: headers, then Content-Length bytes of body.
-                    let Some(end) = find(&buffer, b"\r\n\r\n") else {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let headers = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-                    let length: usize = headers
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buffer.len() < end + 4 + length {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    }
-                    buffer.drain(..end + 4 + length);
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                    let response = format!(
-                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if socket.write_all(response.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-        haystack.windows(needle.len()).position(|w| w == needle)
-    }
-
-    let t = TestApp::with_dynamodb_at(&format!("http://127.0.0.1:{port}")).await;
+    // A DynamoDB that throttles every request.
+    let front = Front::start(|_, _| {
+        Some(front::error(
+            "ThrottlingException",
+            json!({ "message": "Rate of requests exceeds the allowed throughput." }),
+        ))
+    })
+    .await;
+    let t = TestApp::with_dynamodb_at(&front.endpoint).await;
     let answer = tokio::time::timeout(HANG, t.request(Route::RevokeSession).id("any").send())
         .await
         .expect("answered, not hung");
     answer.assert_status(503);
     assert_eq!(answer.code(), "SERVICE_UNAVAILABLE");
     assert_eq!(
-        requests.load(Ordering::SeqCst),
+        front.count("TransactWriteItems"),
         3,
         "one call and two retries"
     );

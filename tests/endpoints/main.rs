@@ -3,8 +3,10 @@
 //! parallel against one table.
 
 mod auth;
+mod conflicts;
 mod devices;
 mod faults;
+mod front;
 mod limits;
 mod published_keys;
 mod races;

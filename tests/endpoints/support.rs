@@ -199,21 +199,14 @@ impl TestApp {
 
     /// A test app whose configuration overrides some variables (timeouts …).
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
-        // The emulator answers one request at a time and copies its tables for every
-        // transaction, so under eight test threads a 99-action transaction can wait
-        // longer than the production attempt timeout. The production bounds are
-        // proven by the fault tests (`with_dynamodb_at`); here only the emulator's
-        // pace is allowed for.
-        let config = aws_sdk_dynamodb::config::Builder::from(&App::sdk_config().await)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .operation_timeout(Duration::from_secs(60))
-                    .build(),
-            )
-            .build();
+        let config = emulator_paced().await.build();
         Self::build(overrides, aws_sdk_dynamodb::Client::from_conf(config)).await
+    }
+
+    /// A test app whose DynamoDB requests go through `front` to the emulator.
+    pub async fn through(front: &crate::front::Front) -> Self {
+        let config = emulator_paced().await.endpoint_url(&front.endpoint).build();
+        Self::build(&[], aws_sdk_dynamodb::Client::from_conf(config)).await
     }
 
     /// A test app whose DynamoDB is at `endpoint` (a closed port, a stalled listener).
@@ -438,6 +431,21 @@ impl Call<'_> {
             headers: parts.headers,
         }
     }
+}
+
+/// The SDK as the service configures it, with timeouts for the emulator's pace: it
+/// answers one request at a time and copies its tables for every transaction, so under
+/// eight test threads a 99-action transaction can wait longer than the production
+/// attempt timeout. The production bounds are proven by the fault tests
+/// (`with_dynamodb_at`).
+async fn emulator_paced() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(&App::sdk_config().await).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(20))
+            .operation_timeout(Duration::from_secs(60))
+            .build(),
+    )
 }
 
 pub fn mint(claims: Value) -> String {
