@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -158,9 +158,10 @@ where
             path = request.uri().path(),
             user = tracing::field::Empty,
         );
+        let deadline = deadline(&request);
         let outcome = handler(app, request).instrument(span.clone());
         async move {
-            let response = respond(failure, outcome.await);
+            let response = answer(failure, deadline, outcome).await;
             span.in_scope(|| {
                 tracing::info!(
                     status = response.status().as_u16(),
@@ -174,8 +175,52 @@ where
     .await
 }
 
+/// How long before the invocation's deadline a request gives up: time to send the
+/// answer and log it before Lambda stops the function.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The invocation's deadline, as Lambda gives it. None outside Lambda, and none when it
+/// has passed before the request starts: Lambda never hands out such an invocation, but
+/// `cargo lambda watch` sends a fixed 600 000 ms after the epoch.
+pub fn deadline(request: &Request) -> Option<SystemTime> {
+    request
+        .lambda_context_ref()
+        .map(|context| context.deadline())
+        .filter(|deadline| *deadline > SystemTime::now())
+}
+
+/// Answers one request: the handler's outcome as the envelope, or 503 in the envelope
+/// when it is not ready [`DEADLINE_MARGIN`] before the deadline. Every DynamoDB call is
+/// bounded (~4 s), but a request can make several (a long cascade, a contested
+/// sign-in); without this, Lambda's own timeout would answer, outside the envelope.
+/// Giving up between calls is safe: each transaction is atomic, and cascades end
+/// sessions before they change the device.
+pub async fn answer(
+    failure: &'static str,
+    deadline: Option<SystemTime>,
+    outcome: impl Future<Output = Result<Reply, Error>>,
+) -> Response<Body> {
+    let outcome = match deadline {
+        Some(deadline) => {
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .saturating_sub(DEADLINE_MARGIN);
+            tokio::time::timeout(left, outcome)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Unavailable(
+                        "the invocation's deadline is near".into(),
+                    ))
+                })
+        }
+        None => outcome.await,
+    };
+    respond(failure, outcome)
+}
+
 /// Renders a handler's outcome as the envelope; faults are logged with their cause.
-pub fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Body> {
+fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Body> {
     match outcome {
         Ok(reply) => reply.into_response(),
         Err(error) => {
@@ -208,4 +253,35 @@ fn init_logging() {
         .with_span_list(false)
         .without_time()
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Context;
+
+    fn invoked_with_deadline(deadline: Option<SystemTime>) -> Request {
+        let request = Request::default();
+        match deadline {
+            Some(deadline) => {
+                let mut context = Context::default();
+                let since_epoch = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+                context.deadline = since_epoch.as_millis() as u64;
+                request.with_lambda_context(context)
+            }
+            None => request,
+        }
+    }
+
+    #[test]
+    fn only_a_deadline_still_ahead_bounds_a_request() {
+        let ahead = SystemTime::now() + Duration::from_secs(10);
+        let found = deadline(&invoked_with_deadline(Some(ahead))).unwrap();
+        let error = found.duration_since(ahead).unwrap_or_else(|e| e.duration());
+        assert!(error < Duration::from_millis(1), "kept to the millisecond");
+        // cargo lambda watch's fixed value, and no context at all.
+        let watch = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(deadline(&invoked_with_deadline(Some(watch))), None);
+        assert_eq!(deadline(&invoked_with_deadline(None)), None);
+    }
 }

@@ -50,19 +50,48 @@ async fn a_closed_port_is_503() {
     assert_unavailable(&t).await;
 }
 
-#[tokio::test]
-async fn a_listener_that_never_answers_is_503() {
+/// A DynamoDB endpoint that accepts connections and holds them open without a byte
+/// of answer.
+async fn stalled_listener() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Accept connections and hold them open without a byte of answer.
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
         }
     });
-    let t = TestApp::with_dynamodb_at(&format!("http://127.0.0.1:{port}")).await;
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn a_listener_that_never_answers_is_503() {
+    let t = TestApp::with_dynamodb_at(&stalled_listener().await).await;
     assert_unavailable(&t).await;
+}
+
+#[tokio::test]
+async fn a_request_near_its_invocation_deadline_is_503_before_it() {
+    // The SDK alone would wait ~4 s on a stalled DynamoDB (its bound), and a request
+    // may make several calls; the invocation has 1.5 s left.
+    let t = TestApp::with_dynamodb_at(&stalled_listener().await).await;
+    let left = Duration::from_millis(1_500);
+    for route in [Route::ListDevices, Route::RevokeSession] {
+        let started = std::time::Instant::now();
+        let answer = t
+            .request(route)
+            .id("some-id")
+            .deadline_in(left)
+            .send()
+            .await;
+        let took = started.elapsed();
+        answer.assert_status(503);
+        assert_eq!(answer.code(), "SERVICE_UNAVAILABLE");
+        assert!(
+            took < left,
+            "{route:?} answered after its deadline: {took:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::config::Config;
-use shared::{App, respond};
+use shared::{App, RequestExt, answer, deadline};
 
 pub const SECRET: &str = "endpoint-tests-secret-0123456789abcdef";
 pub const FIREFOX_MAC: &str =
@@ -81,51 +81,31 @@ impl Route {
         matches!(self, Route::RevokeSession | Route::SessionHeartbeat)
     }
 
+    /// The handler called as `shared::serve` calls it, deadline included.
     async fn invoke(self, app: &App, request: Request) -> lambda_http::Response<Body> {
+        let deadline = deadline(&request);
+        macro_rules! call {
+            ($endpoint:ident) => {
+                answer(
+                    $endpoint::FAILURE,
+                    deadline,
+                    $endpoint::handle(app, request),
+                )
+                .await
+            };
+        }
         match self {
-            Route::ListDevices => respond(
-                list_devices::FAILURE,
-                list_devices::handle(app, request).await,
-            ),
-            Route::GetDevice => {
-                respond(get_device::FAILURE, get_device::handle(app, request).await)
-            }
-            Route::TrustDevice => respond(
-                trust_device::FAILURE,
-                trust_device::handle(app, request).await,
-            ),
-            Route::UntrustDevice => respond(
-                untrust_device::FAILURE,
-                untrust_device::handle(app, request).await,
-            ),
-            Route::DeleteDevice => respond(
-                delete_device::FAILURE,
-                delete_device::handle(app, request).await,
-            ),
-            Route::ListSessions => respond(
-                list_sessions::FAILURE,
-                list_sessions::handle(app, request).await,
-            ),
-            Route::RevokeSession => respond(
-                revoke_session::FAILURE,
-                revoke_session::handle(app, request).await,
-            ),
-            Route::RevokeAllSessions => respond(
-                revoke_all_sessions::FAILURE,
-                revoke_all_sessions::handle(app, request).await,
-            ),
-            Route::SessionHeartbeat | Route::DeviceHeartbeat => respond(
-                session_heartbeat::FAILURE,
-                session_heartbeat::handle(app, request).await,
-            ),
-            Route::RegisterSession => respond(
-                register_session::FAILURE,
-                register_session::handle(app, request).await,
-            ),
-            Route::Unmatched => respond(
-                route_not_found::FAILURE,
-                route_not_found::handle(app, request).await,
-            ),
+            Route::ListDevices => call!(list_devices),
+            Route::GetDevice => call!(get_device),
+            Route::TrustDevice => call!(trust_device),
+            Route::UntrustDevice => call!(untrust_device),
+            Route::DeleteDevice => call!(delete_device),
+            Route::ListSessions => call!(list_sessions),
+            Route::RevokeSession => call!(revoke_session),
+            Route::RevokeAllSessions => call!(revoke_all_sessions),
+            Route::SessionHeartbeat | Route::DeviceHeartbeat => call!(session_heartbeat),
+            Route::RegisterSession => call!(register_session),
+            Route::Unmatched => call!(route_not_found),
         }
     }
 }
@@ -255,6 +235,7 @@ impl TestApp {
             route,
             event: event(route),
             authorization: Some(format!("Bearer {}", self.token())),
+            deadline: None,
         }
     }
 
@@ -340,6 +321,8 @@ pub struct Call<'a> {
     route: Route,
     event: Value,
     authorization: Option<String>,
+    /// The invocation's deadline, as Lambda would set it.
+    deadline: Option<std::time::SystemTime>,
 }
 
 impl Call<'_> {
@@ -411,14 +394,26 @@ impl Call<'_> {
         self
     }
 
+    /// Invoked with `left` before Lambda's deadline.
+    pub fn deadline_in(mut self, left: Duration) -> Self {
+        self.deadline = Some(std::time::SystemTime::now() + left);
+        self
+    }
+
     pub async fn send(mut self) -> Answer {
         let headers = self.event["headers"].as_object_mut().unwrap();
         headers.remove("authorization");
         if let Some(authorization) = self.authorization {
             headers.insert("authorization".into(), json!(authorization));
         }
-        let request =
+        let mut request =
             lambda_http::request::from_str(&self.event.to_string()).expect("a valid event");
+        if let Some(deadline) = self.deadline {
+            let mut context = lambda_http::Context::default();
+            let since_epoch = deadline.duration_since(std::time::UNIX_EPOCH).unwrap();
+            context.deadline = since_epoch.as_millis() as u64;
+            request = request.with_lambda_context(context);
+        }
         let response = self.route.invoke(&self.test.app, request).await;
         let (parts, body) = response.into_parts();
         let text = match body {
