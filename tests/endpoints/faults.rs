@@ -76,21 +76,17 @@ async fn a_request_near_its_invocation_deadline_is_503_before_it() {
     // may make several calls; the invocation has 1.5 s left.
     let t = TestApp::with_dynamodb_at(&stalled_listener().await).await;
     let left = Duration::from_millis(1_500);
-    for route in [Route::ListDevices, Route::RevokeSession] {
+    let calls = [
+        t.request(Route::ListDevices),
+        t.request(Route::RevokeSession).id("some-session"),
+    ];
+    for call in calls {
         let started = std::time::Instant::now();
-        let answer = t
-            .request(route)
-            .id("some-id")
-            .deadline_in(left)
-            .send()
-            .await;
+        let answer = call.deadline_in(left).send().await;
         let took = started.elapsed();
         answer.assert_status(503);
         assert_eq!(answer.code(), "SERVICE_UNAVAILABLE");
-        assert!(
-            took < left,
-            "{route:?} answered after its deadline: {took:?}"
-        );
+        assert!(took < left, "answered after its deadline: {took:?}");
     }
 }
 
