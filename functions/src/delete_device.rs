@@ -1,6 +1,6 @@
 //! `DELETE /devices/{id}` — remove the device and its fingerprint, ending every
-//! active session on it. The sessions stay as tombstones so their ids can never be
-//! registered again.
+//! active session on it. Their ids can never be registered again (see
+//! `shared::store`: used-id markers).
 
 use serde_json::json;
 use shared::{App, Cascade, Error, Reply, Request, input};

@@ -3,8 +3,8 @@
 //!
 //! 201 when it created the session; the same registration again answers 200 with the
 //! same binding; the same session on another fingerprint is 409. A session id that
-//! has ended (revoked or expired) can never be registered again: its item stays as a
-//! tombstone, so the token naming it gets 401.
+//! has ended (revoked or expired) can never be registered again: the token naming it
+//! gets 401, from the stored session while it is kept, from its used-id marker after.
 
 use lambda_http::http::StatusCode;
 use serde_json::json;

@@ -216,11 +216,12 @@ pub fn sliding_expiry(now: Epoch, idle_timeout: i64, absolute_expires_at: Epoch)
     (now + idle_timeout).min(absolute_expires_at)
 }
 
-/// When DynamoDB may delete a session item: only after its id has been remembered for
-/// the tombstone period past the last moment it could have been alive, so an ended
-/// session id can never be registered again while a token naming it may be valid.
-pub fn session_ttl(lifetime: &Lifetime, revoked_at: Option<Epoch>, tombstone: i64) -> Epoch {
-    revoked_at.unwrap_or(lifetime.absolute_expires_at) + tombstone
+/// When DynamoDB may delete a session's used-id marker: the tombstone period past the
+/// last moment the session could have been alive, however it ended, so its id can
+/// never be registered again while a token naming it may be valid. (The session item
+/// itself may go at its absolute expiry: it can be alive no longer.)
+pub fn used_id_ttl(lifetime: &Lifetime, tombstone: i64) -> Epoch {
+    lifetime.absolute_expires_at + tombstone
 }
 
 #[cfg(test)]
@@ -283,10 +284,13 @@ mod tests {
     }
 
     #[test]
-    fn tombstones_outlive_every_way_a_session_ends() {
+    fn a_used_id_is_remembered_past_every_way_its_session_ends() {
         let lifetime = Lifetime::start(0, 10, 100);
-        assert_eq!(session_ttl(&lifetime, None, 1_000), 1_100);
-        assert_eq!(session_ttl(&lifetime, Some(50), 1_000), 1_050);
+        let remembered_until = used_id_ttl(&lifetime, 1_000);
+        assert_eq!(remembered_until, 1_100);
+        // Idle expiry, revocation and the absolute cap all come before it.
+        assert!(remembered_until > lifetime.expires_at + 1_000);
+        assert!(remembered_until > lifetime.absolute_expires_at);
     }
 
     #[test]

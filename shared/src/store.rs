@@ -5,11 +5,17 @@
 //! | device      | `USER#<user>`  | `DEVICE#<deviceId>`         |
 //! | fingerprint | `USER#<user>`  | `FP#<sha256(fingerprint)>`  |
 //! | session     | `USER#<user>`  | `SESSION#<sessionId>`       |
+//! | write budget| `USER#<user>`  | `RATE#<minute>`             |
+//! | used id     | `USER#<user>`  | `USED#<sessionId>`          |
 //!
-//! Reads are one strongly consistent Query of the partition, which also yields the
-//! caller's session for the guard (eventual consistency could let a just-revoked
-//! session through). Writes are transactions in which the caller's session is a
-//! condition, so a write made by a revoked session can never land.
+//! Reads are one strongly consistent Query of the partition below `USED#`, which also
+//! yields the caller's session for the guard (eventual consistency could let a
+//! just-revoked session through). Writes are transactions in which the caller's session
+//! is a condition, so a write made by a revoked session can never land.
+//!
+//! A session item goes (by TTL) once it can no longer be alive; its used-id marker,
+//! written with it and never read, stays for the tombstone period after that, so ended
+//! ids cannot come back and reads do not pay for them.
 //!
 //! DynamoDB does not queue writes to an item another transaction holds: it refuses
 //! them (`TransactionConflict`), and the SDK does not retry that. Every write of a user
@@ -34,7 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Identity;
 use crate::domain::{
     DeviceId, DeviceType, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
-    session_ttl,
+    used_id_ttl,
 };
 use crate::error::{AuthFailure, Error};
 
@@ -58,6 +64,10 @@ pub const WARM_UP_KEY: &str = "WARMUP";
 
 /// The name of the TTL attribute enabled on the table.
 pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// The sort key prefix of used-id markers: after every prefix a read needs (`DEVICE#`,
+/// `FP#`, `RATE#`, `SESSION#`), so the read's key condition leaves them out.
+const USED: &str = "USED#";
 
 /// A session is alive: active, and before both expiries. The same rule as
 /// [`Lifetime::is_alive`], as a condition expression.
@@ -163,6 +173,8 @@ enum Role {
     Device,
     /// Anything whose failure means a concurrent change: retry.
     Other,
+    /// The session id's used-id marker: the id was registered before.
+    UsedBefore,
     /// The user's write budget for this minute; seconds until the next one.
     RateLimited(u64),
 }
@@ -225,8 +237,9 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
+                .key_condition_expression("PK = :pk AND SK < :used")
                 .expression_attribute_values(":pk", pk(user))
+                .expression_attribute_values(":used", s(USED))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -252,7 +265,8 @@ impl Store {
         }
     }
 
-    /// Binds a new session to a device: creates the device (and its fingerprint
+    /// Binds a new session to a device: creates the session and its used-id marker
+    /// (an id used before is refused: 401), and creates the device (and its fingerprint
     /// entry, so one fingerprint is one device) or refreshes its descriptor. `Ok(false)`
     /// when a concurrent registration got there first: read again and retry.
     pub async fn register(
@@ -265,18 +279,12 @@ impl Store {
     ) -> Result<bool, Error> {
         let mut actions = vec![
             self.rate_limit(user, now)?,
+            (self.create(session_item(user, session))?, Role::Other),
+            // After the session: when both fail, a concurrent registration of this
+            // same session is what happened, and reading again finds it.
             (
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(session_item(user, session, self.tombstone)))
-                            .condition_expression("attribute_not_exists(PK)")
-                            .build()
-                            .map_err(build_fault)?,
-                    )
-                    .build(),
-                Role::Other,
+                self.create(self.used_id_item(user, session))?,
+                Role::UsedBefore,
             ),
         ];
         if device_is_new {
@@ -286,13 +294,7 @@ impl Store {
             );
             fingerprint.insert("deviceId".into(), s(device.id.as_str()));
             for item in [device_item(user, device), fingerprint] {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map_err(build_fault)?;
-                actions.push((TransactWriteItem::builder().put(put).build(), Role::Other));
+                actions.push((self.create(item)?, Role::Other));
             }
         } else {
             let update = Update::builder()
@@ -589,8 +591,27 @@ impl Store {
         ))
     }
 
-    /// The session becomes a tombstone: kept, revoked, until its TTL, so its id can
-    /// never be registered again.
+    /// A Put that only creates: its condition fails when the item exists.
+    fn create(&self, item: Item) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The marker that the session id was registered, kept past any use of the id.
+    fn used_id_item(&self, user: &UserId, session: &Session) -> Item {
+        let mut item = key(user, format!("{USED}{}", session.id.as_str()));
+        let ttl = used_id_ttl(&session.lifetime, self.tombstone);
+        item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+        item
+    }
+
+    /// The session stays, revoked, until its TTL (its absolute expiry); its used-id
+    /// marker keeps the id from coming back after that.
     fn revoke_condition(
         &self,
         user: &UserId,
@@ -601,13 +622,11 @@ impl Store {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user, session_sk(id))))
-            .update_expression("SET #status = :revoked, revokedAt = :now, #ttl = :ttl")
+            .update_expression("SET #status = :revoked, revokedAt = :now")
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":revoked", s("REVOKED"))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":ttl", n(now + self.tombstone));
+            .expression_attribute_values(":now", n(now));
         if condition == ALIVE {
             update = update.expression_attribute_values(":active", s("ACTIVE"));
         }
@@ -726,6 +745,7 @@ fn explain(error: TransactError) -> Error {
         Cancelled(Role::Caller) => Error::Unauthorized(AuthFailure::SessionEnded),
         Cancelled(Role::Target) => Error::SessionNotFound,
         Cancelled(Role::Device) => Error::DeviceNotFound,
+        Cancelled(Role::UsedBefore) => Error::Unauthorized(AuthFailure::SessionEnded),
         Cancelled(Role::Other) | Conflict => Error::Conflict(CHANGED_CONCURRENTLY),
         Cancelled(Role::RateLimited(retry_after)) => Error::RateLimited { retry_after },
         Failed(error) => error,
@@ -873,7 +893,7 @@ fn device_from(item: &Item) -> Option<Device> {
     })
 }
 
-fn session_item(user: &UserId, session: &Session, tombstone: i64) -> Item {
+fn session_item(user: &UserId, session: &Session) -> Item {
     let mut item = key(user, session_sk(&session.id));
     let status = match session.lifetime.status {
         SessionStatus::Active => "ACTIVE",
@@ -890,10 +910,8 @@ fn session_item(user: &UserId, session: &Session, tombstone: i64) -> Item {
         ("ipAddress", optional(&session.ip_address)),
         ("location", optional(&session.location)),
         ("loginMethod", optional(&session.login_method)),
-        (
-            TTL_ATTRIBUTE,
-            n(session_ttl(&session.lifetime, None, tombstone)),
-        ),
+        // It can be alive no longer; heartbeats never move the cap, so never the TTL.
+        (TTL_ATTRIBUTE, n(session.lifetime.absolute_expires_at)),
     ];
     item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     item
@@ -918,4 +936,19 @@ fn session_from(item: &Item) -> Option<Session> {
         location: owned(item, "location"),
         login_method: owned(item, "loginMethod"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stop_before_the_used_ids_and_miss_nothing_else() {
+        // Every kind of item a read needs sorts below `USED#` (the Query's `SK < :used`).
+        for prefix in ["DEVICE#", "FP#", "RATE#", "SESSION#"] {
+            let largest = format!("{prefix}{}", '\u{10FFFF}');
+            assert!(largest.as_str() < USED, "{prefix}");
+        }
+        assert!(format!("{USED}any-session").as_str() >= USED);
+    }
 }

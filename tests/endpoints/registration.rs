@@ -1,5 +1,8 @@
 //! `POST /sessions`: binding a session to its device at sign-in.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
 use crate::support::*;
@@ -38,10 +41,16 @@ async fn the_first_registration_creates_device_and_session() {
     assert_eq!(session["loginMethod"], "GOOGLE");
     assert_eq!(session["isCurrent"], true);
 
+    // The session item may go once it can be alive no longer; its id is remembered
+    // longer, in an item reads never fetch.
     let stored = t.stored_session(&t.session).await.unwrap();
-    let absolute: i64 = stored["absoluteExpiresAt"].as_n().unwrap().parse().unwrap();
-    let ttl: i64 = stored["ttl"].as_n().unwrap().parse().unwrap();
-    assert!(ttl >= absolute + 3600, "the tombstone outlives the session");
+    let absolute = number(&stored, "absoluteExpiresAt");
+    assert_eq!(number(&stored, "ttl"), absolute);
+    let used = t.stored(&format!("USED#{}", t.session)).await.unwrap();
+    assert!(
+        number(&used, "ttl") >= absolute + 3600,
+        "the id outlives the session"
+    );
 }
 
 #[tokio::test]
@@ -80,24 +89,48 @@ async fn one_fingerprint_is_one_device() {
 async fn an_ended_session_can_never_be_registered_again() {
     let t = TestApp::new().await;
     t.sign_in("laptop").await;
-    t.sign_in_other("revoked", "laptop").await;
-    t.sign_in_other("expired", "laptop").await;
-    t.request(Route::RevokeSession)
-        .id("revoked")
-        .send()
-        .await
-        .assert_status(200);
-    t.set_session("expired", &[("expiresAt", n(now() - 1))])
+    for session in ["revoked", "expired", "revoked-gone", "expired-gone"] {
+        t.sign_in_other(session, "laptop").await;
+    }
+    for session in ["revoked", "revoked-gone"] {
+        let revoke = t.request(Route::RevokeSession).id(session);
+        revoke.send().await.assert_status(200);
+    }
+    let past = n(now() - 1);
+    t.set_session("expired", &[("expiresAt", past.clone())])
         .await;
+    let aged = [("expiresAt", past.clone()), ("absoluteExpiresAt", past)];
+    t.set_session("expired-gone", &aged).await;
+    // DynamoDB's TTL deletes ended session items in time; their ids stay unusable.
+    for session in ["revoked-gone", "expired-gone"] {
+        t.expire_by_ttl(session).await;
+    }
 
-    for session in ["revoked", "expired"] {
+    for session in ["revoked", "expired", "revoked-gone", "expired-gone"] {
         let answer = t.register(session, "laptop").await;
         answer.assert_unauthorized();
-        assert_eq!(answer.code(), "SESSION_ENDED");
+        assert_eq!(answer.code(), "SESSION_ENDED", "{session}");
         // Not even on another device.
         t.register(session, "phone").await.assert_unauthorized();
     }
-    assert_eq!(t.account().await.devices.len(), 1);
+    let account = t.account().await;
+    assert_eq!(account.devices.len(), 1);
+    assert!(
+        account.session(&id("revoked-gone")).is_none(),
+        "nothing came back"
+    );
+    assert!(
+        account.session(&id("expired-gone")).is_none(),
+        "nothing came back"
+    );
+}
+
+fn id(session: &str) -> shared::domain::SessionId {
+    shared::domain::SessionId::parse(session).unwrap()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item[name].as_n().unwrap().parse().unwrap()
 }
 
 #[tokio::test]

@@ -270,18 +270,46 @@ impl TestApp {
 
     /// The session as stored, read straight from the table.
     pub async fn stored_session(&self, session: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.stored(&format!("SESSION#{session}")).await
+    }
+
+    /// Any item of this user's partition, read straight from the table.
+    pub async fn stored(&self, sort_key: &str) -> Option<HashMap<String, AttributeValue>> {
         self.app
             .store
             .client()
             .get_item()
             .table_name(self.app.store.table())
-            .key("PK", AttributeValue::S(format!("USER#{}", self.user)))
-            .key("SK", AttributeValue::S(format!("SESSION#{session}")))
+            .set_key(Some(self.key(sort_key)))
             .consistent_read(true)
             .send()
             .await
             .expect("GetItem")
             .item
+    }
+
+    /// Deletes a stored session, as DynamoDB's TTL eventually does.
+    pub async fn expire_by_ttl(&self, session: &str) {
+        self.app
+            .store
+            .client()
+            .delete_item()
+            .table_name(self.app.store.table())
+            .set_key(Some(self.key(&format!("SESSION#{session}"))))
+            .send()
+            .await
+            .expect("DeleteItem");
+    }
+
+    /// The key of an item of this user's partition.
+    fn key(&self, sort_key: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                "PK".into(),
+                AttributeValue::S(format!("USER#{}", self.user)),
+            ),
+            ("SK".into(), AttributeValue::S(sort_key.into())),
+        ])
     }
 
     /// Overwrites attributes of a stored session (to age it past an expiry, as the
@@ -293,8 +321,7 @@ impl TestApp {
             .client()
             .update_item()
             .table_name(self.app.store.table())
-            .key("PK", AttributeValue::S(format!("USER#{}", self.user)))
-            .key("SK", AttributeValue::S(format!("SESSION#{session}")));
+            .set_key(Some(self.key(&format!("SESSION#{session}"))));
         let mut sets = Vec::new();
         for (i, (name, value)) in attributes.iter().enumerate() {
             sets.push(format!("#a{i} = :v{i}"));
