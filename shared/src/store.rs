@@ -323,7 +323,7 @@ impl Store {
         }
         match self.transact(actions).await {
             Ok(()) => Ok(true),
-            Err(Cancelled(Role::Other) | Conflict) => Ok(false),
+            Err(Cancelled(Role::Other)) => Ok(false),
             Err(other) => Err(explain(other)),
         }
     }
@@ -752,17 +752,13 @@ fn explain(error: TransactError) -> Error {
     }
 }
 
-/// The old item when an update failed its condition; a transaction still in the way
-/// after every try is a conflict; any other failure is a fault.
+/// The old item when an update failed its condition; any other failure is a fault.
 fn condition_failed_item<R: std::fmt::Debug>(
     error: SdkError<UpdateItemError, R>,
 ) -> Result<Option<Item>, Error> {
     match error {
         SdkError::ServiceError(context) => match context.err() {
             UpdateItemError::ConditionalCheckFailedException(failed) => Ok(failed.item().cloned()),
-            UpdateItemError::TransactionConflictException(_) => {
-                Err(Error::Conflict(CHANGED_CONCURRENTLY))
-            }
             _ => Err(fault(SdkError::ServiceError(context))),
         },
         other => Err(fault(other)),
@@ -770,13 +766,19 @@ fn condition_failed_item<R: std::fmt::Debug>(
 }
 
 /// An SDK failure as our error: DynamoDB unreachable, slow or throttling (after the
-/// SDK's own retries) is 503; anything else 500. The detail is only logged.
+/// SDK's own retries) is 503; an item another transaction still held after our tries
+/// is 409; anything else 500. The detail is only logged.
 pub fn fault<E, R>(error: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     let detail = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    if let SdkError::ServiceError(context) = &error
+        && context.err().code() == Some("TransactionConflictException")
+    {
+        return Error::Conflict(CHANGED_CONCURRENTLY);
+    }
     let transient = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
