@@ -251,6 +251,7 @@ class Bench:
             "TABLE_NAME": TABLE,
             "JWT_SECRET": SECRET,
             "RATE_LIMIT_WRITES_PER_MINUTE": "100000",
+            "RATE_LIMIT_SIGN_INS_PER_MINUTE": "100000",
             "RUST_LOG": "warn",
         }
         self.create_table(TABLE)

@@ -10,13 +10,23 @@ moto also snapshots a table once per *action* of a transaction (a 99-action casc
 copied the table 99 times); the emulator takes one snapshot per table per transaction,
 which is the same rollback at a fraction of the cost.
 
+moto ignores TransactWriteItems' ClientRequestToken; the emulator keeps DynamoDB's
+promise for it (IdempotentTransactions below), so a retry of a transaction that
+committed behaves here as it does on AWS.
+
+Every answer carries `x-emulator-sequence`, the order in which the emulator ran the
+request, so race tests can tell what committed before what.
+
     python scripts/dynamodb_server.py PORT
 """
 
 import copy
+import io
+import json
 import signal
 import sys
 import threading
+import time
 
 from werkzeug.serving import run_simple
 
@@ -32,11 +42,68 @@ class OneAtATime:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
+        self.sequence = 0
 
     def __call__(self, environ, start_response):
         with self.lock:
+            self.sequence += 1
+            sequence = str(self.sequence)
+
+            def numbered(status, headers, exc_info=None):
+                return start_response(status, headers + [("x-emulator-sequence", sequence)], exc_info)
+
             # Read the whole response inside the lock: moto builds it eagerly anyway.
-            return list(self.app(environ, start_response))
+            return list(self.app(environ, numbered))
+
+
+class IdempotentTransactions:
+    """DynamoDB's ClientRequestToken, which moto ignores. Within 10 minutes of a
+    TransactWriteItems that succeeded, one with the same token and the same parameters
+    succeeds without writing again; with other parameters it is refused with
+    IdempotentParameterMismatchException. A token whose transaction failed (cancelled)
+    wrote nothing, so its next request runs afresh, as on DynamoDB."""
+
+    WINDOW_SECONDS = 600
+
+    def __init__(self, app):
+        self.app = app
+        self.succeeded = {}  # token -> (parameters, when)
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".TransactWriteItems"):
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            parameters = json.loads(body)
+            token = parameters.pop("ClientRequestToken", None)
+        except ValueError:
+            token = None
+        if token is None:
+            return self.app(environ, start_response)
+        now = time.monotonic()
+        self.succeeded = {t: v for t, v in self.succeeded.items() if now - v[1] < self.WINDOW_SECONDS}
+        canonical = json.dumps(parameters, sort_keys=True)
+        if token in self.succeeded:
+            if self.succeeded[token][0] != canonical:
+                return answer(start_response, "400 Bad Request", {
+                    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "message": "The request uses the same client token as a previous, but non-identical request.",
+                })
+            return answer(start_response, "200 OK", {})
+
+        def remember(status, headers, exc_info=None):
+            if status.startswith("200"):
+                self.succeeded[token] = (canonical, now)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, remember)
+
+
+def answer(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 class SnapshotOncePerTransaction:
@@ -76,7 +143,7 @@ def main() -> None:
     port = int(sys.argv[1])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     snapshot_once_per_transaction()
-    app = OneAtATime(DomainDispatcherApplication(create_backend_app))
+    app = OneAtATime(IdempotentTransactions(DomainDispatcherApplication(create_backend_app)))
     run_simple("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -9,9 +9,8 @@ pub const FAILURE: &str = "Failed to revoke all sessions";
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let keep_current = input::flag(&request, "keepCurrent")?;
-    let caller = app.caller(identity).await?;
     let revoked = app
-        .cascade(&caller, Cascade::AllSessions { keep_current })
+        .cascade(identity, Cascade::AllSessions { keep_current })
         .await?;
     Ok(Reply::ok(json!({ "revokedCount": revoked }))
         .message("All sessions revoked successfully")

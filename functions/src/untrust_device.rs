@@ -9,11 +9,9 @@ pub const FAILURE: &str = "Failed to untrust device";
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let id = input::device_id(&request)?;
-    let caller = app.caller(identity).await?;
-    let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let revoked = app.cascade(&caller, Cascade::Untrust(device)).await?;
+    let revoked = app.cascade(identity, Cascade::Untrust(&id)).await?;
     Ok(
-        Reply::ok(json!({ "deviceId": device.id.as_str(), "revokedCount": revoked }))
+        Reply::ok(json!({ "deviceId": id.as_str(), "revokedCount": revoked }))
             .message("Device untrusted successfully"),
     )
 }

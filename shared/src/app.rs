@@ -13,10 +13,11 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::DeviceId;
 use crate::domain::{Epoch, now};
 use crate::error::Error;
 use crate::reply::Reply;
-use crate::store::{Account, Device, DeviceChange, Session, Store};
+use crate::store::{Account, DeviceChange, Session, Store};
 
 pub struct App {
     pub config: Config,
@@ -30,6 +31,7 @@ impl App {
             config.table_name.clone(),
             config.tombstone,
             config.writes_per_minute,
+            config.sign_ins_per_minute,
         );
         App { config, store }
     }
@@ -86,29 +88,62 @@ pub enum Cascade<'a> {
     AllSessions {
         keep_current: bool,
     },
-    Untrust(&'a Device),
-    Remove(&'a Device),
+    Untrust(&'a DeviceId),
+    Remove(&'a DeviceId),
 }
 
+/// Passes of a cascade before it gives up with 409. A pass repeats only when a
+/// session was registered during it; sign-ins are rate-limited per user and need a
+/// fresh token from the identity provider each, so a few passes always suffice.
+const CASCADE_PASSES: usize = 5;
+
 impl App {
-    /// Ends the sessions the cascade names (alive when the caller's account was
-    /// read) and applies its device change; returns how many sessions ended.
-    pub async fn cascade(&self, caller: &Caller, cascade: Cascade<'_>) -> Result<usize, Error> {
-        let (device, change) = match cascade {
-            Cascade::AllSessions { .. } => (None, None),
-            Cascade::Untrust(device) => (Some(&device.id), Some(DeviceChange::Untrust(&device.id))),
-            Cascade::Remove(device) => (Some(&device.id), Some(DeviceChange::Remove(device))),
-        };
-        let keep_current = matches!(cascade, Cascade::AllSessions { keep_current: true });
-        let sessions: Vec<_> = caller
-            .account
-            .alive_sessions(caller.now, device)
-            .filter(|s| !(keep_current && s.id == caller.identity.session_id))
-            .map(|s| &s.id)
-            .collect();
-        self.store
-            .revoke_sessions(&caller.identity, &sessions, change, caller.now)
-            .await
+    /// Ends the sessions the cascade names and applies its device change; returns how
+    /// many sessions ended. When it answers, every session registered before its last
+    /// write is ended (the caller's aside with `keep_current`) and no live session is
+    /// left on a removed device: a pass that a sign-in overtook reads the account again
+    /// and ends what it missed (see `Store::revoke_sessions`).
+    pub async fn cascade(&self, identity: Identity, cascade: Cascade<'_>) -> Result<usize, Error> {
+        let mut ended = 0;
+        for _ in 0..CASCADE_PASSES {
+            let caller = self.caller(identity.clone()).await?;
+            let (device, change) = match cascade {
+                Cascade::AllSessions { .. } => (None, None),
+                Cascade::Untrust(id) | Cascade::Remove(id) => {
+                    let device = caller.account.device(id).ok_or(Error::DeviceNotFound)?;
+                    let change = match cascade {
+                        Cascade::Remove(_) => DeviceChange::Remove(device),
+                        _ => DeviceChange::Untrust(id),
+                    };
+                    (Some(id), Some(change))
+                }
+            };
+            let keep_current = matches!(cascade, Cascade::AllSessions { keep_current: true });
+            let sessions: Vec<_> = caller
+                .account
+                .alive_sessions(caller.now, device)
+                .filter(|s| !(keep_current && s.id == caller.identity.session_id))
+                .map(|s| &s.id)
+                .collect();
+            let pass = self
+                .store
+                .revoke_sessions(
+                    &caller.identity,
+                    &sessions,
+                    change,
+                    caller.account.sign_ins,
+                    caller.now,
+                )
+                .await?;
+            ended += pass.ended;
+            if pass.complete {
+                return Ok(ended);
+            }
+            tracing::info!(ended, "a sign-in landed during the cascade: reading again");
+        }
+        Err(Error::Conflict(
+            "Sessions kept being signed in during the revocation, retry",
+        ))
     }
 }
 

@@ -291,7 +291,7 @@ impl Verifier {
         for candidate in candidates {
             if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, validation) {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
-                let user_id = UserId::parse(claim(&self.user_claim)?)?;
+                let user_id = UserId::parse(&user_claim(data.claims.get(&self.user_claim)?)?)?;
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
                 return Some(Identity {
                     user_id,
@@ -300,6 +300,17 @@ impl Verifier {
             }
         }
         None
+    }
+}
+
+/// The user claim as text. Some identity providers issue user ids as JSON numbers
+/// (`"sub": 12345`): that is the user "12345". A whole number only, never a
+/// fraction, an exponent or a boolean, so no two spellings name one user.
+fn user_claim(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) if number.is_u64() || number.is_i64() => Some(number.to_string()),
+        _ => None,
     }
 }
 
@@ -572,11 +583,25 @@ mod tests {
         for bad in [
             json!({ "sid": "s", "exp": now() + 600 }),
             json!({ "sub": "a", "exp": now() + 600 }),
-            json!({ "sub": 7, "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": 7.5, "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": 1e3, "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": true, "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": ["a"], "sid": "s", "exp": now() + 600 }),
+            json!({ "sub": "a", "sid": 7, "exp": now() + 600 }),
             json!({ "sub": "a", "sid": "has space", "exp": now() + 600 }),
             json!({ "sub": "", "sid": "s", "exp": now() + 600 }),
         ] {
             assert!(v.verify(&hs256(&bad)).is_none(), "{bad}");
+        }
+        // A user id issued as a JSON number is that number's decimal spelling.
+        for (sub, user) in [
+            (json!(12345), "12345"),
+            (json!(-7), "-7"),
+            (json!(u64::MAX), "18446744073709551615"),
+        ] {
+            let token = hs256(&json!({ "sub": sub, "sid": "s", "exp": now() + 600 }));
+            let identity = v.verify(&token).expect("a numeric user id");
+            assert_eq!(identity.user_id.as_str(), user);
         }
         // Flashback tokens name the user `userId`: the claim names are configuration.
         let flashback = Verifier::new(

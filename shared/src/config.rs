@@ -21,8 +21,12 @@ pub struct Config {
     /// Seconds an ended session's id is remembered so it can never be registered again.
     /// Must exceed the longest lifetime of any token that can carry a session id.
     pub tombstone: i64,
-    /// Writes (sign-ins, trust changes, revocations) one user may make per minute.
+    /// Writes that grant (trusting a device) one session may make per minute. Ending
+    /// access (revoke, revoke-all, untrust, delete) spends no budget at all.
     pub writes_per_minute: u32,
+    /// Sign-ins one user may make per minute (a sign-in has no session yet, and only
+    /// the identity provider mints new session ids).
+    pub sign_ins_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +57,22 @@ impl Config {
         let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
         let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
         let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
-        let writes_per_minute = match get("RATE_LIMIT_WRITES_PER_MINUTE") {
-            None => 30,
-            Some(raw) => raw.parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| {
-                ConfigError(format!(
-                    "RATE_LIMIT_WRITES_PER_MINUTE must be a whole number from 1 to 100000, got {raw:?}"
-                ))
-            })?,
+        let per_minute = |name: &str| -> Result<u32, ConfigError> {
+            match get(name) {
+                None => Ok(30),
+                Some(raw) => raw
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=100_000).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{name} must be a whole number from 1 to 100000, got {raw:?}"
+                        ))
+                    }),
+            }
         };
+        let writes_per_minute = per_minute("RATE_LIMIT_WRITES_PER_MINUTE")?;
+        let sign_ins_per_minute = per_minute("RATE_LIMIT_SIGN_INS_PER_MINUTE")?;
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
                 "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
@@ -99,6 +111,7 @@ impl Config {
             trust_period,
             tombstone,
             writes_per_minute,
+            sign_ins_per_minute,
         })
     }
 }

@@ -106,7 +106,44 @@ fn strip_position(error: &serde_json::Error) -> String {
     }
 }
 
-/// A string field of 1 to `MAX` characters with no control characters.
+/// Unicode's format characters (general category Cf, Unicode 16.0): invisible, and
+/// they reorder or hide text — U+202E RIGHT-TO-LEFT OVERRIDE turns "Chrome on
+/// \u{202E}SOcam" into "Chrome on macOS" on screen, U+200B ZERO WIDTH SPACE makes two
+/// equal-looking names differ — so a field holding one can pass for another in any UI.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// A character no text field takes: a control character, or an invisible format
+/// character (see [`FORMAT_CHARACTERS`]).
+pub fn is_refused(c: char) -> bool {
+    c.is_control()
+        || FORMAT_CHARACTERS
+            .iter()
+            .any(|(first, last)| (*first..=*last).contains(&c))
+}
+
+/// A string field of 1 to `MAX` characters with no control or invisible characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<const MAX: usize>(pub String);
 
@@ -122,11 +159,14 @@ impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
         impl<const MAX: usize> de::Visitor<'_> for Visitor<MAX> {
             type Value = Text<MAX>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "a string of 1 to {MAX} characters")
+                write!(
+                    f,
+                    "a string of 1 to {MAX} characters, none of them control or invisible"
+                )
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
                 let length = value.chars().count();
-                if length == 0 || length > MAX || value.chars().any(char::is_control) {
+                if length == 0 || length > MAX || value.chars().any(is_refused) {
                     return Err(E::invalid_value(de::Unexpected::Str("(this value)"), &self));
                 }
                 Ok(Text(value.to_string()))
@@ -140,6 +180,7 @@ impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
 mod tests {
     use super::*;
     use lambda_http::http;
+    use serde_json::json;
 
     #[derive(Debug, Deserialize)]
     struct Body {
@@ -202,6 +243,31 @@ mod tests {
             code(parse(None, "{\"fingerprint\":\"a\\u0000\"}")),
             "INVALID_FIELD"
         );
+    }
+
+    #[test]
+    fn invisible_format_characters_are_refused_and_visible_text_is_not() {
+        // Right-to-left override, zero-width space and joiner, BOM, word joiner, a tag.
+        for invisible in [
+            "\u{202E}",
+            "\u{200B}",
+            "\u{200D}",
+            "\u{FEFF}",
+            "\u{2060}",
+            "\u{E0041}",
+        ] {
+            let body = json!({ "fingerprint": format!("a{invisible}b") }).to_string();
+            let refused = parse(None, &body).unwrap_err();
+            assert_eq!(refused.code(), "INVALID_FIELD", "{invisible:?}");
+            assert!(
+                refused.message("").starts_with("fingerprint: "),
+                "{refused}"
+            );
+        }
+        for visible in ["Café", "Ζ", "東京", "São", "🙂", "a b"] {
+            let body = json!({ "fingerprint": visible }).to_string();
+            assert!(parse(None, &body).is_ok(), "{visible}");
+        }
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! What a sign-in says about its device and session (`POST /sessions`): the body the
 //! client sends, completed from the request (User-Agent, source IP) where it is silent.
 
-use std::net::IpAddr;
-
 use lambda_http::http::header::USER_AGENT;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -11,7 +9,7 @@ use serde::Deserialize;
 use crate::config::Config;
 use crate::domain::{DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState};
 use crate::input::Text;
-use crate::store::{Device, Session};
+use crate::store::{Device, Session, fingerprint_hash};
 use crate::useragent::UserAgent;
 
 /// The registration body: `fingerprint` required; the rest optional. Unknown fields
@@ -36,7 +34,8 @@ struct DeviceInfo {
     os: Option<Text<64>>,
     browser: Option<Text<64>>,
     user_agent: Option<Text<1024>>,
-    ip_address: Option<IpAddr>,
+    // No `ipAddress`: the address is the one the request came from, never a value the
+    // client claims (the published client's field is ignored like any unknown one).
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +61,7 @@ impl SignIn {
         };
         Device {
             id: known.map_or_else(DeviceId::new, |d| d.id.clone()),
-            fingerprint: self.fingerprint.as_str().to_string(),
+            fingerprint_hash: fingerprint_hash(self.fingerprint.as_str()),
             name: info
                 .and_then(|i| i.device_name.as_ref())
                 .map_or_else(|| parsed.device_name(), |n| n.as_str().to_string()),
@@ -72,7 +71,7 @@ impl SignIn {
             os: text(info.and_then(|i| i.os.as_ref()), parsed.os),
             browser: text(info.and_then(|i| i.browser.as_ref()), parsed.browser),
             user_agent,
-            ip_address: self.client_ip(request),
+            ip_address: source_ip(request),
             country: geo
                 .and_then(|g| g.country.as_ref())
                 .map(|c| c.as_str().to_string()),
@@ -105,21 +104,18 @@ impl SignIn {
             lifetime: Lifetime::start(now, config.idle_timeout, config.absolute_timeout),
             started_at: now,
             last_activity: now,
-            ip_address: self.client_ip(request),
+            ip_address: source_ip(request),
             location,
             login_method: self.login_method.as_ref().map(|m| m.as_str().to_string()),
         }
     }
+}
 
-    /// The client's address: as given by the client, else as API Gateway saw it.
-    fn client_ip(&self, request: &Request) -> Option<String> {
-        if let Some(ip) = self.device_info.as_ref().and_then(|i| i.ip_address) {
-            return Some(ip.to_string());
-        }
-        match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-            _ => None,
-        }
+/// The address the request came from, as API Gateway saw it.
+fn source_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
     }
 }
 

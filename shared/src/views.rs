@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::app::Caller;
 use crate::domain::{DeviceType, Epoch, TrustLevel, TrustState, rfc3339, trust_level};
-use crate::store::{Device, Session};
+use crate::store::{Device, Session, fingerprint_digest};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +34,7 @@ pub struct DeviceDetailView {
     #[serde(flatten)]
     pub device: DeviceView,
     pub user_agent: String,
+    /// A short digest, never the fingerprint itself (see `store::fingerprint_digest`).
     pub device_fingerprint: String,
     pub sessions: Vec<SessionView>,
 }
@@ -111,7 +112,10 @@ impl Caller {
         DeviceDetailView {
             device: self.device_view(device),
             user_agent: device.user_agent.clone(),
-            device_fingerprint: device.fingerprint.clone(),
+            device_fingerprint: fingerprint_digest(
+                &self.identity.user_id,
+                &device.fingerprint_hash,
+            ),
             sessions: self
                 .account
                 .alive_sessions(self.now, Some(&device.id))

@@ -75,7 +75,10 @@ async fn get_device_shows_its_active_sessions_only() {
     let detail = &answer.body["device"];
     assert_eq!(detail, &answer.body["data"]);
     assert_eq!(detail["id"], laptop.as_str());
-    assert_eq!(detail["deviceFingerprint"], "laptop");
+    // A short digest, never the fingerprint itself (which is what claims trust).
+    let digest = detail["deviceFingerprint"].as_str().unwrap();
+    assert_eq!(digest.len(), 16, "{digest}");
+    assert!(digest.chars().all(|c| c.is_ascii_hexdigit()), "{digest}");
     assert_eq!(detail["userAgent"], FIREFOX_MAC);
     let mut sessions: Vec<_> = detail["sessions"]
         .as_array()
@@ -373,4 +376,58 @@ pub async fn register_all(t: &TestApp, sessions: &[String], fingerprint: &str) {
             answer.assert_status(201);
         }
     }
+}
+
+#[tokio::test]
+async fn no_read_hands_back_the_raw_fingerprint_and_none_is_stored() {
+    let t = TestApp::new().await;
+    let fingerprint = "raw-fingerprint-4f1c2e9a";
+    let registered = t.register(&t.session, fingerprint).await;
+    registered.assert_status(201);
+    let device = registered.body["data"]["device"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let trusted = t
+        .request(Route::TrustDevice)
+        .json(json!({ "fingerprint": fingerprint }))
+        .send()
+        .await;
+    trusted.assert_status(200);
+    let answers = [
+        registered,
+        trusted,
+        t.request(Route::ListDevices).send().await,
+        t.request(Route::GetDevice).id(&device).send().await,
+        t.request(Route::ListSessions).send().await,
+    ];
+    for answer in answers {
+        assert!(
+            !answer.body.to_string().contains(fingerprint),
+            "handed back: {:#}",
+            answer.body
+        );
+    }
+    let stored = t.stored(&format!("DEVICE#{device}")).await.unwrap();
+    assert!(
+        !format!("{stored:?}").contains(fingerprint),
+        "stored: {stored:?}"
+    );
+    // Two users' digests of one fingerprint differ: a digest says nothing across accounts.
+    let other = TestApp::new().await;
+    let theirs = other.register(&other.session, fingerprint).await;
+    let their_device = theirs.body["data"]["device"]["id"].as_str().unwrap();
+    let digest = |a: &Answer| {
+        a.body["device"]["deviceFingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mine = t.request(Route::GetDevice).id(&device).send().await;
+    let theirs = other
+        .request(Route::GetDevice)
+        .id(their_device)
+        .send()
+        .await;
+    assert_ne!(digest(&mine), digest(&theirs));
 }

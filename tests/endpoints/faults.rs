@@ -1,11 +1,13 @@
 //! DynamoDB unreachable or stalled: the answer is a 503 in the envelope, in bounded
 //! time, never a hang or a leaked SDK message.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::front::{self, Front};
+use crate::front::{self, Front, Verdict};
 use crate::support::*;
 
 /// Far above the SDK's bound (~4 s): only a hang would hit it.
@@ -161,4 +163,72 @@ async fn throttling_is_retried_with_backoff_then_503() {
         3,
         "one call and two retries"
     );
+}
+
+/// What the front does to the next transactions, in order; then it passes them all.
+#[derive(Debug, Clone, Copy)]
+enum Mishap {
+    /// It runs, and its answer is lost (the SDK sees the connection close).
+    LoseAnswer,
+    /// Refused for a conflict with another transaction: nothing runs.
+    Conflict,
+}
+
+async fn with_mishaps() -> (Front, Arc<Mutex<VecDeque<Mishap>>>) {
+    let script = Arc::new(Mutex::new(VecDeque::new()));
+    let next = script.clone();
+    let front = Front::deciding(move |operation, request| {
+        let mishap = match operation {
+            "TransactWriteItems" => next.lock().unwrap().pop_front(),
+            _ => None,
+        };
+        match mishap {
+            Some(Mishap::LoseAnswer) => Verdict::LoseAnswer,
+            Some(Mishap::Conflict) => Verdict::Refuse(front::transaction_conflict(request)),
+            None => Verdict::Pass,
+        }
+    })
+    .await;
+    (front, script)
+}
+
+#[tokio::test]
+async fn a_write_that_committed_but_lost_its_answer_still_answers_success() {
+    let (front, script) = with_mishaps().await;
+    let t = TestApp::through(&front).await;
+    let play = |mishaps: &[Mishap]| script.lock().unwrap().extend(mishaps.iter().copied());
+
+    // The SDK tries again after the lost answer; the try after it meets a conflict and
+    // is tried again by the service. Every try carries the first one's token, so the
+    // last is answered with the first one's success instead of failing the conditions
+    // the first one changed (the session it created exists; the session it revoked is
+    // no longer alive).
+    let lost_then_conflict = [Mishap::LoseAnswer, Mishap::Conflict];
+    play(&lost_then_conflict);
+    t.register(&t.session, "laptop").await.assert_status(201);
+
+    t.sign_in_other("phone-session", "phone").await;
+    play(&lost_then_conflict);
+    let before = front.count("TransactWriteItems");
+    t.request(Route::RevokeSession)
+        .id("phone-session")
+        .send()
+        .await
+        .assert_status(200);
+    assert_eq!(
+        front.count("TransactWriteItems") - before,
+        3,
+        "lost, refused, answered"
+    );
+    let stored = t.stored_session("phone-session").await.unwrap();
+    assert_eq!(stored["status"].as_s().unwrap(), "REVOKED");
+
+    // Signing out: the caller's own revocation, whose repeat would otherwise be a 401.
+    play(&lost_then_conflict);
+    t.request(Route::RevokeSession)
+        .id(&t.session)
+        .send()
+        .await
+        .assert_status(200);
+    assert!(script.lock().unwrap().is_empty(), "every mishap happened");
 }

@@ -1,7 +1,9 @@
 //! A DynamoDB endpoint in front of the emulator that answers chosen requests itself,
 //! with the errors real DynamoDB sends and the emulator never does (throttling,
-//! transaction conflicts), and passes every other request on unchanged. The service
-//! talks to it through the real SDK, as it would to DynamoDB.
+//! transaction conflicts), loses the answers of others as a network would, and passes
+//! every other request on unchanged. The service talks to it through the real SDK, as
+//! it would to DynamoDB. It keeps every request the emulator ran, in the emulator's
+//! order, so race tests can tell what committed before what.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,39 +11,81 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Decides, from a request's operation (`TransactWriteItems` …) and JSON body, the
-/// error to answer (`Some(body)`) or to pass it on (`None`).
-type Answer = dyn Fn(&str, &Value) -> Option<String> + Send + Sync;
+/// What the front does with one request.
+pub enum Verdict {
+    /// Pass it on and hand back the emulator's answer.
+    Pass,
+    /// Answer it with this DynamoDB error body; the emulator never sees it.
+    Refuse(String),
+    /// Pass it on, so it runs, then close the connection without answering: the
+    /// answer lost on the way back, as a timeout or a network fault loses it.
+    LoseAnswer,
+}
+
+/// Decides, from a request's operation (`TransactWriteItems` …) and JSON body.
+type Decide = dyn Fn(&str, &Value) -> Verdict + Send + Sync;
+
+/// A request the emulator ran.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub operation: String,
+    pub request: Value,
+    pub status: u16,
+    /// The emulator's order of requests (`x-emulator-sequence`): it runs one at a time.
+    pub sequence: u64,
+}
+
+#[derive(Default)]
+struct Log {
+    operations: Vec<String>,
+    ran: Vec<Ran>,
+}
 
 pub struct Front {
     pub endpoint: String,
-    operations: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Log>>,
 }
 
 impl Front {
+    /// A front answering the requests `answer` picks (`Some(error body)`) and passing
+    /// on the rest.
     pub async fn start(
         answer: impl Fn(&str, &Value) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        let answer: Arc<Answer> = Arc::new(answer);
+        Self::deciding(move |operation, request| match answer(operation, request) {
+            Some(error) => Verdict::Refuse(error),
+            None => Verdict::Pass,
+        })
+        .await
+    }
+
+    pub async fn deciding(
+        decide: impl Fn(&str, &Value) -> Verdict + Send + Sync + 'static,
+    ) -> Self {
+        let decide: Arc<Decide> = Arc::new(decide);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let operations = Arc::new(Mutex::new(Vec::new()));
-        let seen = operations.clone();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let kept = log.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(serve(socket, answer.clone(), seen.clone()));
+                tokio::spawn(serve(socket, decide.clone(), kept.clone()));
             }
         });
-        Front {
-            endpoint,
-            operations,
-        }
+        Front { endpoint, log }
+    }
+
+    /// Every request the emulator ran through this front, in the emulator's order.
+    pub fn ran(&self) -> Vec<Ran> {
+        let mut ran = self.log.lock().unwrap().ran.clone();
+        ran.sort_by_key(|r| r.sequence);
+        ran
     }
 
     /// How many requests of `operation` reached the front, answered or passed on.
     pub fn count(&self, operation: &str) -> usize {
-        let operations = self.operations.lock().unwrap();
-        operations.iter().filter(|o| *o == operation).count()
+        let log = self.log.lock().unwrap();
+        log.operations.iter().filter(|o| *o == operation).count()
     }
 }
 
@@ -73,28 +117,39 @@ pub fn transaction_conflict(request: &Value) -> String {
     )
 }
 
-async fn serve(mut socket: TcpStream, answer: Arc<Answer>, seen: Arc<Mutex<Vec<String>>>) {
+async fn serve(mut socket: TcpStream, decide: Arc<Decide>, log: Arc<Mutex<Log>>) {
     let mut buffer = Vec::new();
     while let Some((head, body)) = read_request(&mut socket, &mut buffer).await {
         let operation = header(&head, "x-amz-target")
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or_default()
             .to_string();
-        seen.lock().unwrap().push(operation.clone());
-        let request = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let response = match answer(&operation, &request) {
-            Some(error) => format!(
+        log.lock().unwrap().operations.push(operation.clone());
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let verdict = decide(&operation, &request);
+        let response = match verdict {
+            Verdict::Refuse(error) => format!(
                 "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{error}",
                 error.len()
             )
             .into_bytes(),
             // One connection to the emulator per request, closed by both ends after
             // it: the response's framing then needs no reading here.
-            None => {
+            Verdict::Pass | Verdict::LoseAnswer => {
                 let Some(response) = pass_on(&head, &body).await else {
                     return;
                 };
-                let _ = socket.write_all(&response).await;
+                log.lock().unwrap().ran.push(Ran {
+                    operation,
+                    request,
+                    status: status(&response),
+                    sequence: header(&head_of(&response), "x-emulator-sequence")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_default(),
+                });
+                if !matches!(verdict, Verdict::LoseAnswer) {
+                    let _ = socket.write_all(&response).await;
+                }
                 return;
             }
         };
@@ -152,6 +207,21 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(S
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// The head of a whole response, without its body.
+fn head_of(response: &[u8]) -> String {
+    let end = find(response, b"\r\n\r\n").unwrap_or(response.len());
+    String::from_utf8_lossy(&response[..end]).into_owned()
+}
+
+/// The status code of a whole response.
+fn status(response: &[u8]) -> u16 {
+    String::from_utf8_lossy(&response[..response.len().min(16)])
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_default()
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

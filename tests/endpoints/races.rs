@@ -3,6 +3,7 @@
 
 use futures::future::join_all;
 
+use crate::front::{Front, Ran};
 use crate::support::*;
 
 #[tokio::test]
@@ -62,27 +63,123 @@ async fn one_session_registered_on_two_devices_at_once_is_bound_to_one() {
     assert_eq!(t.account().await.sessions.len(), 1);
 }
 
+/// Which cascade a race runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cascade {
+    RevokeAll,
+    Untrust,
+    Delete,
+}
+
+const ROUNDS: usize = 3;
+const SIGN_INS: usize = 8;
+
 #[tokio::test]
-async fn revoke_all_racing_a_sign_in_ends_every_session_that_existed_before_it() {
-    let t = TestApp::new().await;
+async fn revoke_all_racing_sign_ins_ends_every_session_registered_before_it_answers() {
+    cascade_racing_sign_ins(Cascade::RevokeAll).await;
+}
+
+#[tokio::test]
+async fn untrust_racing_sign_ins_ends_every_session_registered_before_it_answers() {
+    cascade_racing_sign_ins(Cascade::Untrust).await;
+}
+
+#[tokio::test]
+async fn delete_racing_sign_ins_leaves_no_live_session_on_a_missing_device() {
+    cascade_racing_sign_ins(Cascade::Delete).await;
+}
+
+/// A cascade started amid many sign-ins on the device it names, for several rounds,
+/// every request through a front that keeps the emulator's order of them. When the
+/// cascade answers 200, every session whose registration committed before the
+/// cascade's last commit is ended (the caller's own aside: revoke-all keeps it here),
+/// and no live session is bound to a device that is gone.
+async fn cascade_racing_sign_ins(cascade: Cascade) {
+    let front = Front::start(|_, _| None).await;
+    let t = TestApp::through(&front).await;
     t.sign_in("laptop").await;
-    let before: Vec<String> = (0..20).map(|i| format!("before-{i}")).collect();
-    crate::devices::register_all(&t, &before, "phone").await;
+    for round in 0..ROUNDS {
+        let phone = t.sign_in_other(&format!("seed-{round}"), "phone").await;
+        let sessions: Vec<String> = (0..SIGN_INS).map(|i| format!("r{round}-{i}")).collect();
+        let fingerprint = |i: usize| match cascade {
+            Cascade::RevokeAll if i % 2 == 1 => "tablet",
+            _ => "phone",
+        };
+        let sign_ins = |range: std::ops::Range<usize>| {
+            join_all(range.map(|i| t.register(&sessions[i], fingerprint(i))))
+        };
+        let request = match cascade {
+            Cascade::RevokeAll => t
+                .request(Route::RevokeAllSessions)
+                .query("keepCurrent", "true"),
+            Cascade::Untrust => t.request(Route::UntrustDevice).id(&phone),
+            Cascade::Delete => t.request(Route::DeleteDevice).id(&phone),
+        };
+        // Sign-ins already reading when the cascade reads, and more after it.
+        let (_, answer, _) = futures::join!(
+            sign_ins(0..SIGN_INS / 2),
+            request.send(),
+            sign_ins(SIGN_INS / 2..SIGN_INS)
+        );
+        answer.assert_status(200);
+        cascade_held(&t, &front, cascade, &phone).await;
+    }
+}
 
-    let revoke_all = t.request(Route::RevokeAllSessions).send();
-    let during: Vec<String> = (0..4).map(|i| format!("during-{i}")).collect();
-    let sign_ins = join_all(during.iter().map(|s| t.register(s, "tablet")));
-    let (revoked, _) = futures::join!(revoke_all, sign_ins);
-    revoked.assert_status(200);
-
+/// The cascade's promise, checked against the emulator's order of commits.
+async fn cascade_held(t: &TestApp, front: &Front, cascade: Cascade, device: &str) {
+    let committed: Vec<Ran> = front
+        .ran()
+        .into_iter()
+        .filter(|r| r.operation == "TransactWriteItems" && r.status == 200)
+        .collect();
+    // A registration puts a session item (its id, its device); cascades only update,
+    // delete and check.
+    let registration = |ran: &Ran| -> Option<(String, String)> {
+        ran.request["TransactItems"]
+            .as_array()?
+            .iter()
+            .find_map(|action| {
+                let item = &action["Put"]["Item"];
+                let id = item["SK"]["S"].as_str()?.strip_prefix("SESSION#")?;
+                Some((id.to_string(), item["deviceId"]["S"].as_str()?.to_string()))
+            })
+    };
+    let last_cascade_commit = committed
+        .iter()
+        .filter(|r| registration(r).is_none())
+        .map(|r| r.sequence)
+        .max()
+        .expect("the cascade committed");
     let account = t.account().await;
     let alive: Vec<String> = account
         .alive_sessions(now(), None)
         .map(|s| s.id.as_str().to_string())
         .collect();
-    assert!(
-        alive.iter().all(|id| id.starts_with("during-")),
-        "a session from before revoke-all survived: {alive:?}"
-    );
-    assert!(!alive.contains(&t.session));
+    let mut checked = 0;
+    for ran in &committed {
+        let Some((id, on_device)) = registration(ran) else {
+            continue;
+        };
+        let in_scope = match cascade {
+            Cascade::RevokeAll => id != t.session,
+            Cascade::Untrust | Cascade::Delete => on_device == device,
+        };
+        if in_scope && ran.sequence < last_cascade_commit {
+            checked += 1;
+            assert!(
+                !alive.contains(&id),
+                "{cascade:?}: session {id} registered (#{}) before the cascade's last commit (#{last_cascade_commit}) is alive",
+                ran.sequence
+            );
+        }
+    }
+    assert!(checked > 0, "the race checked nothing");
+    for session in account.alive_sessions(now(), None) {
+        assert!(
+            account.device(&session.device_id).is_some(),
+            "{cascade:?}: live session {} is bound to a missing device",
+            session.id.as_str()
+        );
+    }
 }

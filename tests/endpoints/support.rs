@@ -209,7 +209,7 @@ impl TestApp {
             Some(value) => Some(value.clone()).filter(|v| !v.is_empty()),
             None if name == "JWT_SECRET" => Some(SECRET.to_string()),
             // Tests sign in hundreds of sessions per user; the limit has its own test.
-            None if name == "RATE_LIMIT_WRITES_PER_MINUTE" => Some("100000".into()),
+            None if name.starts_with("RATE_LIMIT_") => Some("100000".into()),
             None => std::env::var(name).ok(),
         })
         .expect("test configuration; run the tests with `make test`");
