@@ -95,7 +95,7 @@ pub enum Cascade<'a> {
 /// Passes of a cascade before it gives up with 409. A pass repeats only when a
 /// session was registered during it; sign-ins are rate-limited per user and need a
 /// fresh token from the identity provider each, so a few passes always suffice.
-const CASCADE_PASSES: usize = 5;
+const CASCADE_PASSES: usize = 10;
 
 impl App {
     /// Ends the sessions the cascade names and applies its device change; returns how
