@@ -19,7 +19,8 @@ cat <<MSG
 Flashback device & session API on http://127.0.0.1:${API_PORT}
 DynamoDB (moto) on http://127.0.0.1:${DYNAMODB_PORT}, table ${TABLE_NAME}
 
-A local token (HS256 with JWT_SECRET, or the documented local default):
+A local token (HS256 with JWT_SECRET, or the documented local default; iss
+${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):
   TOKEN=\$(make -s token USER=alice SESSION=s1)
   curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'

@@ -10,6 +10,10 @@ export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 export AWS_EC2_METADATA_DISABLED=true
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# Tokens are scoped locally as deployed ones must be: the local stack checks this issuer
+# and audience, and `make token` (scripts/mint_token.py) puts them in.
+export JWT_ISSUER="${JWT_ISSUER:-https://id.flashback.local}"
+export JWT_AUDIENCE="${JWT_AUDIENCE:-flashback-devices}"
 VENV="$PWD/.venv"
 
 # wait_for_port PORT SECONDS: until something listens on 127.0.0.1:PORT.

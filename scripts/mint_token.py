@@ -2,8 +2,10 @@
 
     python3 scripts/mint_token.py USER SESSION [TTL_SECONDS]
 
-Uses JWT_SECRET (the documented local default when unset), and the claim names in
-JWT_USER_CLAIM / JWT_SESSION_CLAIM (sub / sid by default), like the functions do.
+Uses JWT_SECRET (the documented local default when unset), the claim names in
+JWT_USER_CLAIM / JWT_SESSION_CLAIM (sub / sid by default), like the functions do, and
+the issuer and audience the local stack checks (JWT_ISSUER / JWT_AUDIENCE, by default
+the local ones below, which scripts/local-env.sh sets for `make dev` and `make test`).
 """
 
 import base64
@@ -15,6 +17,8 @@ import sys
 import time
 
 LOCAL_JWT_SECRET = "local-development-secret-change-me-0123456789"
+LOCAL_JWT_ISSUER = "https://id.flashback.local"
+LOCAL_JWT_AUDIENCE = "flashback-devices"
 
 
 def b64(data: bytes) -> str:
@@ -27,13 +31,11 @@ def mint(user: str, session: str, ttl: int = 3600) -> str:
     claims = {
         os.environ.get("JWT_USER_CLAIM") or "sub": user,
         os.environ.get("JWT_SESSION_CLAIM") or "sid": session,
+        "iss": os.environ.get("JWT_ISSUER") or LOCAL_JWT_ISSUER,
+        "aud": os.environ.get("JWT_AUDIENCE") or LOCAL_JWT_AUDIENCE,
         "iat": now,
         "exp": now + ttl,
     }
-    if os.environ.get("JWT_ISSUER"):
-        claims["iss"] = os.environ["JWT_ISSUER"]
-    if os.environ.get("JWT_AUDIENCE"):
-        claims["aud"] = os.environ["JWT_AUDIENCE"]
     header = {"alg": "HS256", "typ": "JWT"}
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()

@@ -5,10 +5,13 @@
 //! same binding; the same session on another fingerprint is 409. A session id that
 //! has ended (revoked or expired) can never be registered again: the token naming it
 //! gets 401, from the stored session while it is kept, from its used-id marker after.
+//! So the marker must outlive every token naming the id: a token valid past it is
+//! refused (401 `TOKEN_OUTLIVES_SESSION`) before anything is written.
 
 use lambda_http::http::StatusCode;
 use serde_json::json;
-use shared::domain::Epoch;
+use shared::auth::LEEWAY_SECONDS;
+use shared::domain::{Epoch, Lifetime, used_id_ttl};
 use shared::error::AuthFailure;
 use shared::signin::SignIn;
 use shared::store::{Device, Session};
@@ -23,6 +26,17 @@ const ATTEMPTS: usize = 3;
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let sign_in: SignIn = input::json_body(&request)?;
+    let remembered_until = used_id_ttl(
+        &Lifetime::start(
+            app.now(),
+            app.config.idle_timeout,
+            app.config.absolute_timeout,
+        ),
+        app.config.tombstone,
+    );
+    if identity.expires_at + LEEWAY_SECONDS as i64 > remembered_until {
+        return Err(Error::Unauthorized(AuthFailure::TokenOutlivesSession));
+    }
     for _ in 0..ATTEMPTS {
         let account = app.store.account(&identity.user_id).await?;
         let now = app.now();

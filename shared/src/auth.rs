@@ -13,7 +13,7 @@ use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
 use serde_json::{Map, Value};
 
-use crate::domain::{SessionId, UserId};
+use crate::domain::{Epoch, SessionId, UserId};
 use crate::error::{AuthFailure, Error};
 use crate::jwks::RemoteJwks;
 
@@ -27,6 +27,8 @@ pub const LEEWAY_SECONDS: u64 = 30;
 pub struct Identity {
     pub user_id: UserId,
     pub session_id: SessionId,
+    /// The token's `exp`: registration refuses a token outliving its id's tombstone.
+    pub expires_at: Epoch,
 }
 
 /// The configured key material (DESIGN §5): exactly one source.
@@ -93,6 +95,9 @@ pub struct Verifier {
     validations: Vec<Validation>,
     user_claim: String,
     session_claim: String,
+    /// The `typ` header a token must carry (`JWT_TOKEN_TYPE`, e.g. `at+jwt` for RFC 9068
+    /// access tokens), when pinned: an ID token of the same provider has another.
+    token_type: Option<String>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -213,7 +218,15 @@ impl Verifier {
                 .collect(),
             user_claim,
             session_claim,
+            token_type: None,
         })
+    }
+
+    /// Pins the `typ` header tokens must carry (compared without case, and with or
+    /// without the `application/` prefix, RFC 7515 §4.1.9).
+    pub fn require_type(mut self, token_type: Option<String>) -> Self {
+        self.token_type = token_type.map(|t| media_type(&t));
+        self
     }
 
     /// Reads the caller's identity from the `Authorization` header. With published
@@ -276,6 +289,11 @@ impl Verifier {
             return None;
         }
         let header = decode_header(token).ok()?;
+        if let Some(wanted) = &self.token_type
+            && header.typ.as_deref().map(media_type).as_ref() != Some(wanted)
+        {
+            return None;
+        }
         let validation = self
             .validations
             .iter()
@@ -293,14 +311,23 @@ impl Verifier {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
                 let user_id = UserId::parse(&user_claim(data.claims.get(&self.user_claim)?)?)?;
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
+                // Required and checked by the validation: a number.
+                let expires_at = data.claims.get("exp")?.as_f64()? as Epoch;
                 return Some(Identity {
                     user_id,
                     session_id,
+                    expires_at,
                 });
             }
         }
         None
     }
+}
+
+/// A `typ` value as a comparable media type: lowercase, without `application/`.
+fn media_type(typ: &str) -> String {
+    let typ = typ.to_ascii_lowercase();
+    typ.strip_prefix("application/").unwrap_or(&typ).to_string()
 }
 
 /// The user claim as text. Some identity providers issue user ids as JSON numbers
@@ -435,6 +462,34 @@ mod tests {
 
     fn secret_verifier() -> Verifier {
         verifier(KeyMaterial::Secret(SECRET.into()), None)
+    }
+
+    #[test]
+    fn a_pinned_token_type_refuses_tokens_of_another_type() {
+        let typed = |typ: Option<&str>| {
+            let header = Header {
+                typ: typ.map(str::to_string),
+                ..Header::default()
+            };
+            encode(
+                &header,
+                &claims(),
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap()
+        };
+        let pinned = secret_verifier().require_type(Some("at+jwt".into()));
+        for accepted in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            assert!(
+                pinned.verify(&typed(Some(accepted))).is_some(),
+                "{accepted}"
+            );
+        }
+        for refused in [Some("JWT"), Some("id+jwt"), None] {
+            assert!(pinned.verify(&typed(refused)).is_none(), "{refused:?}");
+        }
+        // Unpinned, the type is not looked at.
+        assert!(secret_verifier().verify(&typed(Some("JWT"))).is_some());
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct Config {
     /// Sign-ins one user may make per minute (a sign-in has no session yet, and only
     /// the identity provider mints new session ids).
     pub sign_ins_per_minute: u32,
+    /// Browser origins the API's CORS policy admits (`CORS_ALLOWED_ORIGINS`, comma-
+    /// separated, from the template's `AllowedOrigins`): route-not-found answers
+    /// preflights with it.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,25 +87,43 @@ impl Config {
         let (public_key, jwks, jwks_url) =
             (get("JWT_PUBLIC_KEY"), get("JWT_JWKS"), get("JWT_JWKS_URL"));
         let no_public_keys = public_key.is_none() && jwks.is_none() && jwks_url.is_none();
-        let secret = get("JWT_SECRET").or_else(|| {
-            // The documented local default, only when no key is configured and
-            // DynamoDB is a loopback emulator.
-            let endpoint = get("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-            let local = endpoint.starts_with("http://127.0.0.1")
-                || endpoint.starts_with("http://localhost");
-            (local && no_public_keys).then(|| LOCAL_JWT_SECRET.to_string())
-        });
+        // A local stack: DynamoDB is an emulator on this machine. Never true deployed.
+        let local = get("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|url| is_loopback_url(&url));
+        // The documented local default, only when no key is configured.
+        let secret = get("JWT_SECRET")
+            .or_else(|| (local && no_public_keys).then(|| LOCAL_JWT_SECRET.to_string()));
+        let (issuer, audience) = (get("JWT_ISSUER"), get("JWT_AUDIENCE"));
+        let unscoped = match get("JWT_ALLOW_UNSCOPED_TOKENS").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "JWT_ALLOW_UNSCOPED_TOKENS must be true or false, got {other:?}"
+                )));
+            }
+        };
+        // Without both, any token from the same secret or provider carrying the claims
+        // passes — an ID token meant for another application included.
+        if (issuer.is_none() || audience.is_none()) && !unscoped && !local {
+            return Err(ConfigError(
+                "JWT_ISSUER and JWT_AUDIENCE are required, so that only access tokens meant \
+                 for this service pass (JWT_ALLOW_UNSCOPED_TOKENS=true accepts any issuer and \
+                 audience)"
+                    .into(),
+            ));
+        }
         let keys =
             KeyMaterial::from_sources(secret, public_key, jwks, jwks_url).map_err(ConfigError)?;
         let verifier = Verifier::new(
             keys,
             get("JWT_ALGORITHMS").as_deref(),
-            get("JWT_ISSUER").as_deref(),
-            get("JWT_AUDIENCE").as_deref(),
+            issuer.as_deref(),
+            audience.as_deref(),
             get("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
             get("JWT_SESSION_CLAIM").unwrap_or_else(|| "sid".into()),
         )
-        .map_err(ConfigError)?;
+        .map_err(ConfigError)?
+        .require_type(get("JWT_TOKEN_TYPE"));
 
         Ok(Config {
             table_name,
@@ -112,8 +134,52 @@ impl Config {
             tombstone,
             writes_per_minute,
             sign_ins_per_minute,
+            cors_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
+}
+
+/// `http://` to a loopback host: `localhost` exactly, 127.0.0.0/8 or `[::1]`, with
+/// an optional port and path. Anything else — `http://localhost.example.com`,
+/// `http://127.0.0.1@evil.example`, https, a name that merely starts like one — is not.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, port)) if port.is_empty() || is_port(port) => host,
+            _ => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) if is_port(port) => host,
+            Some(_) => return false,
+            None => authority,
+        },
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `:` followed by a port number.
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':')
+        .unwrap_or(text)
+        .parse::<u16>()
+        .is_ok()
 }
 
 fn missing(name: &str) -> ConfigError {
@@ -135,39 +201,35 @@ mod tests {
 
     const SECRET: (&str, &str) = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
 
+    /// A deployed configuration: a secret, and the issuer and audience to check.
+    fn deployed(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut vars = vec![
+            ("TABLE_NAME", "t"),
+            SECRET,
+            ("JWT_ISSUER", "https://id.example"),
+            ("JWT_AUDIENCE", "devices"),
+        ];
+        vars.extend_from_slice(extra);
+        config(&vars)
+    }
+
     #[test]
     fn defaults_follow_asvs_level_2() {
-        let c = config(&[("TABLE_NAME", "t"), SECRET]).unwrap();
+        let c = deployed(&[]).unwrap();
         assert_eq!((c.idle_timeout, c.absolute_timeout), (1800, 43_200));
     }
 
     #[test]
     fn table_name_is_required() {
-        let err = config(&[SECRET]).unwrap_err();
+        let err = config(&[SECRET, ("JWT_ALLOW_UNSCOPED_TOKENS", "true")]).unwrap_err();
         assert!(err.to_string().contains("TABLE_NAME"));
     }
 
     #[test]
     fn bad_numbers_and_idle_past_absolute_are_refused() {
-        assert!(
-            config(&[
-                ("TABLE_NAME", "t"),
-                SECRET,
-                ("TRUST_PERIOD_SECONDS", "soon")
-            ])
-            .is_err()
-        );
-        assert!(
-            config(&[
-                ("TABLE_NAME", "t"),
-                SECRET,
-                ("SESSION_TOMBSTONE_SECONDS", "0")
-            ])
-            .is_err()
-        );
-        let err = config(&[
-            ("TABLE_NAME", "t"),
-            SECRET,
+        assert!(deployed(&[("TRUST_PERIOD_SECONDS", "soon")]).is_err());
+        assert!(deployed(&[("SESSION_TOMBSTONE_SECONDS", "0")]).is_err());
+        let err = deployed(&[
             ("SESSION_IDLE_TIMEOUT_SECONDS", "7200"),
             ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "3600"),
         ])
@@ -205,6 +267,70 @@ mod tests {
                 ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")
             ])
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_local_secret_needs_a_loopback_host_not_a_lookalike() {
+        for lookalike in [
+            "http://localhost.example.com",
+            "http://localhost.example.com:8000",
+            "http://127.0.0.1.nip.io:8000",
+            "http://127.0.0.1@evil.example:8000",
+            "http://localhost:8000@evil.example",
+            "https://127.0.0.1:8000",
+            "http://[::2]:8000",
+            "http://10.0.0.1:8000",
+            "http://localhost:port",
+            "localhost:8000",
+        ] {
+            let vars = [
+                ("TABLE_NAME", "t"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", lookalike),
+            ];
+            assert!(config(&vars).is_err(), "{lookalike}");
+        }
+        for loopback in [
+            "http://127.0.0.1:8000",
+            "http://127.1.2.3:8000/",
+            "http://localhost:8000",
+            "http://localhost",
+            "http://[::1]:8000",
+        ] {
+            let vars = [("TABLE_NAME", "t"), ("AWS_ENDPOINT_URL_DYNAMODB", loopback)];
+            assert!(config(&vars).is_ok(), "{loopback}");
+        }
+    }
+
+    #[test]
+    fn deployed_tokens_are_scoped_by_issuer_and_audience_unless_opted_out() {
+        assert!(deployed(&[]).is_ok());
+        for (name, _) in [("JWT_ISSUER", ""), ("JWT_AUDIENCE", "")] {
+            let vars: Vec<_> = [
+                ("TABLE_NAME", "t"),
+                SECRET,
+                ("JWT_ISSUER", "https://id.example"),
+                ("JWT_AUDIENCE", "devices"),
+            ]
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect();
+            let err = config(&vars).unwrap_err();
+            assert!(
+                err.to_string().contains("JWT_ALLOW_UNSCOPED_TOKENS"),
+                "{err}"
+            );
+            let mut opted_out = vars.clone();
+            opted_out.push(("JWT_ALLOW_UNSCOPED_TOKENS", "true"));
+            assert!(config(&opted_out).is_ok(), "without {name}, opted out");
+        }
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                SECRET,
+                ("JWT_ALLOW_UNSCOPED_TOKENS", "yes")
+            ])
+            .is_err()
         );
     }
 }

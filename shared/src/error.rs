@@ -14,6 +14,9 @@ pub enum AuthFailure {
     InvalidToken,
     /// The token is fine but its session is unknown, revoked or expired.
     SessionEnded,
+    /// At registration: the token stays valid longer than its session id is
+    /// remembered once ended, so it could register that id again after.
+    TokenOutlivesSession,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,7 @@ impl Error {
                 "INVALID_TOKEN"
             }
             Error::Unauthorized(AuthFailure::SessionEnded) => "SESSION_ENDED",
+            Error::Unauthorized(AuthFailure::TokenOutlivesSession) => "TOKEN_OUTLIVES_SESSION",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
             Error::RouteNotFound => "ROUTE_NOT_FOUND",
@@ -109,6 +113,9 @@ impl Error {
             }
             Error::Unauthorized(AuthFailure::InvalidToken) => "Invalid or expired token".into(),
             Error::Unauthorized(AuthFailure::SessionEnded) => "Session revoked or expired".into(),
+            Error::Unauthorized(AuthFailure::TokenOutlivesSession) => {
+                "Token expires later than its session id is remembered".into()
+            }
             Error::Unavailable(_) => "Service temporarily unavailable, retry later".into(),
             Error::Internal(_) => failure.into(),
             other => other.to_string(),

@@ -4,6 +4,7 @@
 //! - [`config`]: configuration read and validated once per cold start;
 //! - [`auth`]: Bearer parsing and JWT verification;
 //! - [`error`] and [`reply`]: one error type and one envelope, mapped once;
+//! - [`cors`]: the answer to browsers' preflights;
 //! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
 //! - [`domain`]: the pure rules (trust level, sliding expiry, device naming);
 //! - [`signin`]: what a sign-in says about its device and session, and
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod input;

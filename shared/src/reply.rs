@@ -13,7 +13,9 @@ use crate::error::Error;
 #[derive(Debug)]
 pub struct Reply {
     status: StatusCode,
-    body: Map<String, Value>,
+    /// None: an answer without a body (a CORS preflight's 204).
+    body: Option<Map<String, Value>>,
+    headers: Vec<(header::HeaderName, String)>,
 }
 
 impl Reply {
@@ -24,7 +26,17 @@ impl Reply {
         body.insert("data".into(), to_value(data));
         Reply {
             status: StatusCode::OK,
-            body,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 204 with these headers and no body.
+    pub fn no_content(headers: Vec<(header::HeaderName, String)>) -> Self {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            headers,
         }
     }
 
@@ -40,12 +52,23 @@ impl Reply {
     /// A documented top-level key (`devices`, `trustExpiresAt`, …) kept beside `data`
     /// so the published TypeScript client keeps working.
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        self.body.insert(key.into(), to_value(value));
+        if let Some(body) = &mut self.body {
+            body.insert(key.into(), to_value(value));
+        }
         self
     }
 
     pub fn into_response(self) -> Response<Body> {
-        json_response(self.status, &Value::Object(self.body), Vec::new())
+        match self.body {
+            Some(body) => json_response(self.status, &Value::Object(body), self.headers),
+            None => {
+                let mut builder = Response::builder().status(self.status);
+                for (name, value) in self.headers {
+                    builder = builder.header(name, value);
+                }
+                builder.body(Body::Empty).expect("valid headers")
+            }
+        }
     }
 
     /// The failure envelope; `failure` is the endpoint's documented 500 message.

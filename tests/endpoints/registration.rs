@@ -251,3 +251,32 @@ async fn invalid_field(t: &TestApp, body: &serde_json::Value) -> Answer {
     assert_eq!(answer.code(), "INVALID_FIELD", "{body}");
     answer
 }
+
+#[tokio::test]
+async fn a_token_outliving_its_session_ids_tombstone_cannot_register() {
+    // The id is remembered for the absolute timeout plus the tombstone period after
+    // sign-in: here 1 h + 1 h. A token valid longer could register it again once
+    // the marker is gone.
+    let t = TestApp::with(&[
+        ("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "3600"),
+        ("SESSION_TOMBSTONE_SECONDS", "3600"),
+    ])
+    .await;
+    let token = |ttl: i64| mint(json!({ "sub": t.user, "sid": t.session, "exp": now() + ttl }));
+    let refused = t
+        .request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {}", token(3 * 3600))))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await;
+    refused.assert_unauthorized();
+    assert_eq!(refused.code(), "TOKEN_OUTLIVES_SESSION");
+    assert!(t.account().await.sessions.is_empty(), "nothing written");
+
+    t.request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {}", token(7_000))))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await
+        .assert_status(201);
+}
