@@ -1,0 +1,161 @@
+//! Items and keys: how devices and sessions are stored, and the helpers that build
+//! DynamoDB values.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    DeviceId, DeviceType, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
+};
+
+use super::{Device, Item, Session, TTL_ATTRIBUTE};
+
+/// The fingerprint's key: a hash, so the key is fixed-size whatever the client sends.
+pub fn fingerprint_hash(fingerprint: &str) -> String {
+    hex::encode(Sha256::digest(fingerprint.as_bytes()))
+}
+
+/// What reads show of a fingerprint (`deviceFingerprint`): 16 hex digits of a per-user
+/// digest of its hash. Enough to tell devices apart; useless for claiming a device's
+/// trust, which takes the raw fingerprint, and not the key it is stored under.
+pub fn fingerprint_digest(user: &UserId, hash: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"flashback-device-fingerprint\0")
+        .chain_update(user.as_str())
+        .chain_update(b"\0")
+        .chain_update(hash)
+        .finalize();
+    hex::encode(&digest[..8])
+}
+
+pub(super) fn pk(user: &UserId) -> AttributeValue {
+    s(format!("USER#{}", user.as_str()))
+}
+
+pub(super) fn session_sk(id: &SessionId) -> String {
+    format!("SESSION#{}", id.as_str())
+}
+
+pub(super) fn key(user: &UserId, sk: String) -> Item {
+    HashMap::from([("PK".to_string(), pk(user)), ("SK".to_string(), s(sk))])
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn optional(value: &Option<String>) -> AttributeValue {
+    value.as_ref().map_or(AttributeValue::Null(true), s)
+}
+
+pub(super) fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn owned(item: &Item, name: &str) -> Option<String> {
+    text(item, name).map(str::to_string)
+}
+
+pub(super) fn number(item: &Item, name: &str) -> Option<Epoch> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
+    let mut item = key(user, format!("DEVICE#{}", device.id.as_str()));
+    let fields = [
+        ("deviceId", s(device.id.as_str())),
+        ("fingerprintHash", s(&device.fingerprint_hash)),
+        ("deviceName", s(&device.name)),
+        ("deviceType", s(device.device_type.as_str())),
+        ("os", s(&device.os)),
+        ("browser", s(&device.browser)),
+        ("userAgent", s(&device.user_agent)),
+        ("ipAddress", optional(&device.ip_address)),
+        ("country", optional(&device.country)),
+        ("city", optional(&device.city)),
+        ("trust", s(device.trust.as_str())),
+        ("lastSeen", n(device.last_seen)),
+        ("createdAt", n(device.created_at)),
+    ];
+    item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    if let Some(expires) = device.trust_expires_at {
+        item.insert("trustExpiresAt".into(), n(expires));
+    }
+    item
+}
+
+pub(super) fn device_from(item: &Item) -> Option<Device> {
+    Some(Device {
+        id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        // Devices stored before hashes were: the raw value, hashed as it is read.
+        fingerprint_hash: owned(item, "fingerprintHash")
+            .or_else(|| text(item, "fingerprint").map(fingerprint_hash))?,
+        name: owned(item, "deviceName")?,
+        device_type: DeviceType::parse(text(item, "deviceType")?).unwrap_or(DeviceType::Unknown),
+        os: owned(item, "os").unwrap_or_default(),
+        browser: owned(item, "browser").unwrap_or_default(),
+        user_agent: owned(item, "userAgent").unwrap_or_default(),
+        ip_address: owned(item, "ipAddress"),
+        country: owned(item, "country"),
+        city: owned(item, "city"),
+        trust: TrustState::parse(text(item, "trust").unwrap_or_default()),
+        trust_expires_at: number(item, "trustExpiresAt"),
+        last_seen: number(item, "lastSeen")?,
+        created_at: number(item, "createdAt")?,
+    })
+}
+
+pub(super) fn session_item(user: &UserId, session: &Session) -> Item {
+    let mut item = key(user, session_sk(&session.id));
+    let status = match session.lifetime.status {
+        SessionStatus::Active => "ACTIVE",
+        SessionStatus::Revoked => "REVOKED",
+    };
+    let fields = [
+        ("sessionId", s(session.id.as_str())),
+        ("deviceId", s(session.device_id.as_str())),
+        ("status", s(status)),
+        ("startedAt", n(session.started_at)),
+        ("lastActivity", n(session.last_activity)),
+        ("expiresAt", n(session.lifetime.expires_at)),
+        ("absoluteExpiresAt", n(session.lifetime.absolute_expires_at)),
+        ("ipAddress", optional(&session.ip_address)),
+        ("location", optional(&session.location)),
+        ("loginMethod", optional(&session.login_method)),
+        // It can be alive no longer; heartbeats never move the cap, so never the TTL.
+        (TTL_ATTRIBUTE, n(session.lifetime.absolute_expires_at)),
+    ];
+    item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    item
+}
+
+pub(super) fn session_from(item: &Item) -> Option<Session> {
+    let status = match text(item, "status")? {
+        "ACTIVE" => SessionStatus::Active,
+        _ => SessionStatus::Revoked,
+    };
+    Some(Session {
+        id: SessionId::parse(text(item, "sessionId")?).ok()?,
+        device_id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        lifetime: Lifetime {
+            status,
+            expires_at: number(item, "expiresAt")?,
+            absolute_expires_at: number(item, "absoluteExpiresAt")?,
+        },
+        started_at: number(item, "startedAt")?,
+        last_activity: number(item, "lastActivity")?,
+        ip_address: owned(item, "ipAddress"),
+        location: owned(item, "location"),
+        login_method: owned(item, "loginMethod"),
+    })
+}

@@ -1,0 +1,337 @@
+//! Writes of one request: sign-in, trust, revoking one session, heartbeat; and the
+//! transaction actions they share (the caller's guard, budgets, creating, revoking).
+
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+use crate::auth::Identity;
+use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId, used_id_ttl};
+use crate::error::{AuthFailure, Error};
+
+use super::codec::{device_item, key, n, optional, s, session_from, session_item, session_sk};
+use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
+use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
+
+/// Whose write budget a write spends. Ending access spends none: nothing another
+/// session does can stop a user from ending sessions or dropping a device.
+#[derive(Debug, Clone, Copy)]
+enum Budget<'a> {
+    /// The user's sign-ins: only the identity provider mints new session ids, so a
+    /// thief holding one session cannot spend it.
+    SignIns,
+    /// One session's own writes that grant (trusting a device).
+    Session(&'a SessionId),
+}
+
+impl Store {
+    /// Binds a new session to a device: creates the session and its used-id marker
+    /// (an id used before is refused: 401), and creates the device (and its fingerprint
+    /// entry, so one fingerprint is one device) or refreshes its descriptor, and counts
+    /// the sign-in on the account item (which any cascade in flight checks). `Ok(false)`
+    /// when a concurrent registration or a removal of the device got there first: read
+    /// again and retry.
+    pub async fn register(
+        &self,
+        user: &UserId,
+        session: &Session,
+        device: &Device,
+        device_is_new: bool,
+        now: Epoch,
+    ) -> Result<bool, Error> {
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, ACCOUNT.into())))
+            .update_expression("ADD signIns :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_fault)?;
+        let mut actions = vec![
+            self.rate_limit(user, Budget::SignIns, now)?,
+            (
+                TransactWriteItem::builder().update(count).build(),
+                Role::Other,
+            ),
+            (self.create(session_item(user, session))?, Role::Other),
+            // After the session: when both fail, a concurrent registration of this
+            // same session is what happened, and reading again finds it.
+            (
+                self.create(self.used_id_item(user, session))?,
+                Role::UsedBefore,
+            ),
+        ];
+        if device_is_new {
+            let mut fingerprint = key(user, format!("FP#{}", device.fingerprint_hash));
+            fingerprint.insert("deviceId".into(), s(device.id.as_str()));
+            for item in [device_item(user, device), fingerprint] {
+                actions.push((self.create(item)?, Role::Other));
+            }
+        } else {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
+                .update_expression(
+                    "SET deviceName = :name, deviceType = :type, os = :os, browser = :browser, \
+                     userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now",
+                )
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":name", s(&device.name))
+                .expression_attribute_values(":type", s(device.device_type.as_str()))
+                .expression_attribute_values(":os", s(&device.os))
+                .expression_attribute_values(":browser", s(&device.browser))
+                .expression_attribute_values(":ua", s(&device.user_agent))
+                .expression_attribute_values(":ip", optional(&device.ip_address))
+                .expression_attribute_values(":country", optional(&device.country))
+                .expression_attribute_values(":city", optional(&device.city))
+                .expression_attribute_values(":now", n(device.last_seen))
+                .build()
+                .map_err(build_fault)?;
+            actions.push((
+                TransactWriteItem::builder().update(update).build(),
+                Role::Other,
+            ));
+        }
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(Cancelled(Role::Other)) => Ok(false),
+            Err(other) => Err(explain(other)),
+        }
+    }
+
+    /// Marks a device trusted until `expires_at`, if the caller's session is alive.
+    pub async fn trust_device(
+        &self,
+        identity: &Identity,
+        device: &DeviceId,
+        expires_at: Epoch,
+        now: Epoch,
+    ) -> Result<(), Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &identity.user_id,
+                format!("DEVICE#{}", device.as_str()),
+            )))
+            .update_expression("SET trust = :trusted, trustExpiresAt = :expires")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
+            .expression_attribute_values(":expires", n(expires_at))
+            .build()
+            .map_err(build_fault)?;
+        let budget = Budget::Session(&identity.session_id);
+        let actions = vec![
+            self.caller_check(identity, now)?,
+            self.rate_limit(&identity.user_id, budget, now)?,
+            (
+                TransactWriteItem::builder().update(update).build(),
+                Role::Device,
+            ),
+        ];
+        self.transact(actions).await.map_err(explain)
+    }
+
+    /// Ends one session. Ending another session of the user is conditioned on the
+    /// caller's own being alive, in the same transaction. No budget: nothing another
+    /// session spends can stop it.
+    pub async fn revoke_session(
+        &self,
+        identity: &Identity,
+        target: &SessionId,
+        now: Epoch,
+    ) -> Result<(), Error> {
+        let role = if target == &identity.session_id {
+            Role::Caller
+        } else {
+            Role::Target
+        };
+        let mut actions = vec![(self.revoke(&identity.user_id, target, now)?, role)];
+        if role == Role::Target {
+            actions.push(self.caller_check(identity, now)?);
+        }
+        self.transact(actions).await.map_err(explain)
+    }
+
+    /// Records activity on the caller's session and slides its idle expiry, never
+    /// past the absolute cap. One conditional write when the cap is not near; a
+    /// second one, pinned to the cap, when it is. `device`: the session must be on it.
+    pub async fn heartbeat(
+        &self,
+        identity: &Identity,
+        device: Option<&DeviceId>,
+        now: Epoch,
+        idle_timeout: i64,
+    ) -> Result<Epoch, Error> {
+        let candidate = now + idle_timeout;
+        let on_device = if device.is_some() {
+            " AND deviceId = :device"
+        } else {
+            ""
+        };
+        let update = |expires: &str, condition: String| {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    &identity.user_id,
+                    session_sk(&identity.session_id),
+                )))
+                .update_expression(format!("SET lastActivity = :now, expiresAt = {expires}"))
+                .condition_expression(format!("{ALIVE}{on_device}{condition}"))
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("ACTIVE"))
+                .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            if let Some(device) = device {
+                request = request.expression_attribute_values(":device", s(device.as_str()));
+            }
+            request
+        };
+
+        let sliding = update(":candidate", " AND absoluteExpiresAt > :candidate".into())
+            .expression_attribute_values(":candidate", n(candidate));
+        let sliding = send_update(sliding).await;
+        let old = match sliding {
+            Ok(_) => return Ok(candidate),
+            Err(error) => condition_failed_item(error)?,
+        };
+        // Why did it fail? Only "the cap is near" deserves the second write.
+        let session = old.as_ref().and_then(session_from);
+        match session {
+            Some(s) if !s.lifetime.is_alive(now) => {
+                Err(Error::Unauthorized(AuthFailure::SessionEnded))
+            }
+            Some(s) if device.is_some_and(|d| d != &s.device_id) => {
+                Err(Error::SessionNotFoundOrExpired)
+            }
+            Some(s) => match send_update(update("absoluteExpiresAt", String::new())).await {
+                Ok(_) => Ok(s.lifetime.absolute_expires_at),
+                Err(error) => {
+                    condition_failed_item(error)?;
+                    Err(Error::Unauthorized(AuthFailure::SessionEnded))
+                }
+            },
+            None => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
+        }
+    }
+
+    /// A condition that the caller's session is alive, as a transaction action.
+    pub(super) fn caller_check(
+        &self,
+        identity: &Identity,
+        now: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &identity.user_id,
+                session_sk(&identity.session_id),
+            )))
+            .condition_expression(ALIVE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("ACTIVE"))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_fault)?;
+        Ok((
+            TransactWriteItem::builder().condition_check(check).build(),
+            Role::Caller,
+        ))
+    }
+
+    /// Revoking a session that must be alive.
+    pub(super) fn revoke(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        now: Epoch,
+    ) -> Result<TransactWriteItem, Error> {
+        self.revoke_condition(user, id, now, ALIVE)
+    }
+
+    /// A write budget, as a transaction action: a counter item per budget and minute,
+    /// incremented in the same transaction as the write it admits (no extra round
+    /// trip; one more item written). Past the budget the whole transaction is
+    /// cancelled, so a refused request writes nothing.
+    fn rate_limit(
+        &self,
+        user: &UserId,
+        budget: Budget<'_>,
+        now: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
+        let window = now - now.rem_euclid(60);
+        let (sort_key, limit) = match budget {
+            Budget::SignIns => (
+                format!("{BUDGET}SIGN-IN#{window}"),
+                self.sign_ins_per_minute,
+            ),
+            Budget::Session(id) => (
+                format!("{BUDGET}SESSION#{}#{window}", id.as_str()),
+                self.writes_per_minute,
+            ),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, sort_key)))
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":ttl", n(window + 120))
+            .build()
+            .map_err(build_fault)?;
+        let retry_after = (window + 60 - now).max(1) as u64;
+        Ok((
+            TransactWriteItem::builder().update(update).build(),
+            Role::RateLimited(retry_after),
+        ))
+    }
+
+    /// A Put that only creates: its condition fails when the item exists.
+    fn create(&self, item: Item) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The marker that the session id was registered, kept past any use of the id.
+    fn used_id_item(&self, user: &UserId, session: &Session) -> Item {
+        let mut item = key(user, format!("{USED}{}", session.id.as_str()));
+        let ttl = used_id_ttl(&session.lifetime, self.tombstone);
+        item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+        item
+    }
+
+    /// The session stays, revoked, until its TTL (its absolute expiry); its used-id
+    /// marker keeps the id from coming back after that.
+    pub(super) fn revoke_condition(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        now: Epoch,
+        condition: &str,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, session_sk(id))))
+            .update_expression("SET #status = :revoked, revokedAt = :now")
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":revoked", s("REVOKED"))
+            .expression_attribute_values(":now", n(now));
+        if condition == ALIVE {
+            update = update.expression_attribute_values(":active", s("ACTIVE"));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_fault)?)
+            .build())
+    }
+}
