@@ -26,13 +26,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
-        let store = Store::new(
-            client,
-            config.table_name.clone(),
-            config.tombstone,
-            config.writes_per_minute,
-            config.sign_ins_per_minute,
-        );
+        let store = Store::new(client, &config);
         App { config, store }
     }
 

@@ -31,6 +31,9 @@ pub struct Config {
     /// separated, from the template's `AllowedOrigins`): route-not-found answers
     /// preflights with it.
     pub cors_origins: Vec<String>,
+    /// Seconds a security event is kept (`SECURITY_EVENT_RETENTION_DAYS`, 90 by
+    /// default), then removed by TTL.
+    pub event_retention: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,18 @@ impl Config {
         };
         let writes_per_minute = per_minute("RATE_LIMIT_WRITES_PER_MINUTE")?;
         let sign_ins_per_minute = per_minute("RATE_LIMIT_SIGN_INS_PER_MINUTE")?;
+        let event_retention = match get("SECURITY_EVENT_RETENTION_DAYS") {
+            None => 90,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "SECURITY_EVENT_RETENTION_DAYS must be a whole number of days from 1 to 3650, got {raw:?}"
+                    ))
+                })?,
+        } * 86_400;
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
                 "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
@@ -134,6 +149,7 @@ impl Config {
             tombstone,
             writes_per_minute,
             sign_ins_per_minute,
+            event_retention,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')

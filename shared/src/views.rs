@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::app::Caller;
 use crate::domain::{DeviceType, Epoch, TrustLevel, TrustState, rfc3339, trust_level};
+use crate::store::events::{EventType, SecurityEvent};
 use crate::store::{Device, Session, fingerprint_digest};
 
 #[derive(Debug, Serialize)]
@@ -130,5 +131,65 @@ impl Caller {
             .device(&session.device_id)
             .map_or("", |d| d.name.as_str());
         SessionView::new(session, device_name, session.id == self.identity.session_id)
+    }
+}
+
+/// A security event, as `GET /security-events` lists it and the platform's event bus
+/// carries it (the `detail` of each EventBridge event).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityEventView {
+    pub id: String,
+    pub user_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub reason: Option<String>,
+    pub actor: Party,
+    pub target: Party,
+    pub device_id: Option<String>,
+    /// Sessions a cascade ended.
+    pub count: Option<usize>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub location: Option<String>,
+    pub occurred_at: String,
+}
+
+/// Who made a change, or what it was made to.
+#[derive(Debug, Serialize)]
+pub struct Party {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+impl SecurityEventView {
+    pub fn new(event: &SecurityEvent) -> Self {
+        let millis = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(event.at_millis) * 1_000_000,
+        );
+        SecurityEventView {
+            id: event.id.clone(),
+            user_id: event.user.as_str().to_string(),
+            event_type: event.event_type,
+            reason: event.reason.clone(),
+            actor: Party {
+                kind: event.actor.kind().to_string(),
+                id: event.actor.id().to_string(),
+            },
+            target: Party {
+                kind: event.target.0.as_str().to_string(),
+                id: event.target.1.clone(),
+            },
+            device_id: event.device_id.clone(),
+            count: event.count,
+            source_ip: event.origin.source_ip.clone(),
+            user_agent: event.origin.user_agent.clone(),
+            location: event.origin.location.clone(),
+            occurred_at: millis
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_default(),
+        }
     }
 }

@@ -60,7 +60,7 @@ pub(super) fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn owned(item: &Item, name: &str) -> Option<String> {
+pub(super) fn owned(item: &Item, name: &str) -> Option<String> {
     text(item, name).map(str::to_string)
 }
 

@@ -37,9 +37,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::config::Config;
+
 mod account;
 mod cascades;
 mod codec;
+pub mod events;
 mod transact;
 mod writes;
 
@@ -83,22 +86,19 @@ pub struct Store {
     writes_per_minute: u32,
     /// Sign-ins one user may make per minute (see `Config::sign_ins_per_minute`).
     sign_ins_per_minute: u32,
+    /// Seconds a security event is kept (see `Config::event_retention`).
+    event_retention: i64,
 }
 
 impl Store {
-    pub fn new(
-        client: Client,
-        table: String,
-        tombstone: i64,
-        writes_per_minute: u32,
-        sign_ins_per_minute: u32,
-    ) -> Self {
+    pub fn new(client: Client, config: &Config) -> Self {
         Store {
             client,
-            table,
-            tombstone,
-            writes_per_minute,
-            sign_ins_per_minute,
+            table: config.table_name.clone(),
+            tombstone: config.tombstone,
+            writes_per_minute: config.writes_per_minute,
+            sign_ins_per_minute: config.sign_ins_per_minute,
+            event_retention: config.event_retention,
         }
     }
 
