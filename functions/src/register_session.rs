@@ -14,6 +14,7 @@ use shared::auth::LEEWAY_SECONDS;
 use shared::domain::{Epoch, Lifetime, used_id_ttl};
 use shared::error::AuthFailure;
 use shared::signin::SignIn;
+use shared::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use shared::store::{Device, Session};
 use shared::views::{DeviceView, SessionView};
 use shared::{App, Error, Reply, Request, input};
@@ -57,9 +58,23 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         let device = sign_in.device(&request, known_device, now);
         let session = sign_in.session(&identity.session_id, &device, &request, &app.config, now);
         let is_new = known_device.is_none();
+        let event = SecurityEvent::new(
+            &identity.user_id,
+            match is_new {
+                true => EventType::NewDeviceSignIn,
+                false => EventType::SuccessfulLogin,
+            },
+            Actor::Session(identity.session_id.as_str().into()),
+            (TargetType::Session, identity.session_id.as_str()),
+            Origin {
+                location: session.location.clone(),
+                ..input::origin(&request)
+            },
+        )
+        .on_device(device.id.as_str());
         if app
             .store
-            .register(&identity.user_id, &session, &device, is_new, now)
+            .register(&identity.user_id, &session, &device, is_new, &event, now)
             .await?
         {
             return Ok(registered(StatusCode::CREATED, &device, &session, now));

@@ -2,14 +2,17 @@
 //! session on it (the caller's own too, if it is on that device).
 
 use serde_json::json;
-use shared::{App, Cascade, Error, Reply, Request, input};
+use shared::{App, Cascade, Error, Principal, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to untrust device";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let id = input::device_id(&request)?;
-    let revoked = app.cascade(identity, Cascade::Untrust(&id)).await?;
+    let by = Principal::User(identity);
+    let revoked = app
+        .cascade(&by, Cascade::Untrust(&id), input::origin(&request), None)
+        .await?;
     Ok(
         Reply::ok(json!({ "deviceId": id.as_str(), "revokedCount": revoked }))
             .message("Device untrusted successfully"),

@@ -13,10 +13,10 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
-use crate::domain::DeviceId;
-use crate::domain::{Epoch, now};
+use crate::domain::{DeviceId, Epoch, UserId, now};
 use crate::error::Error;
 use crate::reply::Reply;
+use crate::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use crate::store::{Account, DeviceChange, Session, Store};
 
 pub struct App {
@@ -75,7 +75,8 @@ impl App {
 }
 
 /// What a cascade ends: every session of the account, or those of one device
-/// before that device is untrusted or removed.
+/// before that device is untrusted or removed (or, for a platform service, left as
+/// it is).
 #[derive(Debug, Clone, Copy)]
 pub enum Cascade<'a> {
     /// Revoke-all; `keep_current` spares the caller's own session.
@@ -84,6 +85,32 @@ pub enum Cascade<'a> {
     },
     Untrust(&'a DeviceId),
     Remove(&'a DeviceId),
+    /// A device's sessions, the device kept (`/admin/…`).
+    DeviceSessions(&'a DeviceId),
+}
+
+/// Who ends sessions: the user, through a session that must be alive (the guard), or
+/// a platform service authorized by IAM, for a user it names.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Identity),
+    Service { arn: String, user: UserId },
+}
+
+impl Principal {
+    pub fn user(&self) -> &UserId {
+        match self {
+            Principal::User(identity) => &identity.user_id,
+            Principal::Service { user, .. } => user,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        match self {
+            Principal::User(identity) => Actor::Session(identity.session_id.as_str().into()),
+            Principal::Service { arn, .. } => Actor::Service(arn.clone()),
+        }
+    }
 }
 
 /// Passes of a cascade before it gives up with 409. A pass repeats only when a
@@ -92,41 +119,65 @@ pub enum Cascade<'a> {
 const CASCADE_PASSES: usize = 10;
 
 impl App {
-    /// Ends the sessions the cascade names and applies its device change; returns how
-    /// many sessions ended. When it answers, every session registered before its last
-    /// write is ended (the caller's aside with `keep_current`) and no live session is
-    /// left on a removed device: a pass that a sign-in overtook reads the account again
-    /// and ends what it missed (see `Store::revoke_sessions`).
-    pub async fn cascade(&self, identity: Identity, cascade: Cascade<'_>) -> Result<usize, Error> {
+    /// Ends the sessions the cascade names and applies its device change, with its
+    /// security event (`reason`, if given); returns how many sessions ended. When it
+    /// answers, every session registered before its last write is ended (the
+    /// caller's aside with `keep_current`) and no live session is left on a removed
+    /// device: a pass that a sign-in overtook reads the account again and ends what it
+    /// missed (see `Store::revoke_sessions`).
+    pub async fn cascade(
+        &self,
+        by: &Principal,
+        cascade: Cascade<'_>,
+        origin: Origin,
+        reason: Option<&str>,
+    ) -> Result<usize, Error> {
+        let user = by.user();
         let mut ended = 0;
         for _ in 0..CASCADE_PASSES {
-            let caller = self.caller(identity.clone()).await?;
+            // The user's session must be alive; a service needs no session.
+            let (account, caller, now) = match by {
+                Principal::User(identity) => {
+                    let caller = self.caller(identity.clone()).await?;
+                    (caller.account, Some(identity), caller.now)
+                }
+                Principal::Service { .. } => (self.store.account(user).await?, None, self.now()),
+            };
             let (device, change) = match cascade {
                 Cascade::AllSessions { .. } => (None, None),
-                Cascade::Untrust(id) | Cascade::Remove(id) => {
-                    let device = caller.account.device(id).ok_or(Error::DeviceNotFound)?;
+                Cascade::Untrust(id) | Cascade::Remove(id) | Cascade::DeviceSessions(id) => {
+                    let device = account.device(id).ok_or(Error::DeviceNotFound)?;
                     let change = match cascade {
-                        Cascade::Remove(_) => DeviceChange::Remove(device),
-                        _ => DeviceChange::Untrust(id),
+                        Cascade::Remove(_) => Some(DeviceChange::Remove(device)),
+                        Cascade::Untrust(_) => Some(DeviceChange::Untrust(id)),
+                        _ => None,
                     };
-                    (Some(id), Some(change))
+                    (Some(id), change)
                 }
             };
-            let keep_current = matches!(cascade, Cascade::AllSessions { keep_current: true });
-            let sessions: Vec<_> = caller
-                .account
-                .alive_sessions(caller.now, device)
-                .filter(|s| !(keep_current && s.id == caller.identity.session_id))
+            let kept = match (cascade, caller) {
+                (Cascade::AllSessions { keep_current: true }, Some(caller)) => {
+                    Some(&caller.session_id)
+                }
+                _ => None,
+            };
+            let sessions: Vec<_> = account
+                .alive_sessions(now, device)
+                .filter(|s| Some(&s.id) != kept)
                 .map(|s| &s.id)
                 .collect();
+            let event = cascade_event(by, cascade, origin.clone(), reason)
+                .ended(ended + sessions.len());
             let pass = self
                 .store
                 .revoke_sessions(
-                    &caller.identity,
+                    user,
+                    caller,
                     &sessions,
                     change,
-                    caller.account.sign_ins,
-                    caller.now,
+                    account.sign_ins,
+                    &event,
+                    now,
                 )
                 .await?;
             ended += pass.ended;
@@ -138,6 +189,40 @@ impl App {
         Err(Error::Conflict(
             "Sessions kept being signed in during the revocation, retry",
         ))
+    }
+}
+
+/// The one security event a cascade records, in its last transaction.
+fn cascade_event(
+    by: &Principal,
+    cascade: Cascade<'_>,
+    origin: Origin,
+    reason: Option<&str>,
+) -> SecurityEvent {
+    let service = matches!(by, Principal::Service { .. });
+    let (event_type, target) = match cascade {
+        Cascade::AllSessions { .. } if service => (
+            EventType::AdminSessionsRevoked,
+            (TargetType::Account, by.user().as_str()),
+        ),
+        Cascade::AllSessions { .. } => (
+            EventType::AllSessionsRevoked,
+            (TargetType::Account, by.user().as_str()),
+        ),
+        Cascade::Untrust(id) => (EventType::DeviceUntrusted, (TargetType::Device, id.as_str())),
+        Cascade::Remove(id) => (EventType::DeviceRemoved, (TargetType::Device, id.as_str())),
+        Cascade::DeviceSessions(id) => (
+            EventType::AdminSessionsRevoked,
+            (TargetType::Device, id.as_str()),
+        ),
+    };
+    let mut event = SecurityEvent::new(by.user(), event_type, by.actor(), target, origin);
+    if let (TargetType::Device, id) = target {
+        event = event.on_device(id);
+    }
+    match reason {
+        Some(reason) => event.because(reason),
+        None => event,
     }
 }
 

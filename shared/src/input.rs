@@ -3,13 +3,15 @@
 
 use std::fmt;
 
-use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::header::{CONTENT_TYPE, USER_AGENT};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
 
 use crate::domain::{DeviceId, SessionId};
 use crate::error::Error;
+use crate::store::events::Origin;
 
 /// Bodies above this are refused with 413: the largest valid registration is ~4 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -30,6 +32,36 @@ fn path_id(request: &Request) -> String {
         .and_then(|p| p.first("id"))
         .unwrap_or_default()
         .to_string()
+}
+
+/// The address the request came from, as API Gateway saw it: never a value the
+/// client claims.
+pub fn source_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
+/// The request's User-Agent header, at most 1 024 characters (header values are
+/// visible ASCII, so nothing invisible comes through).
+pub fn user_agent(request: &Request) -> String {
+    let raw = request
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    raw.chars().take(1024).collect()
+}
+
+/// Where a request came from, for its security event.
+pub fn origin(request: &Request) -> Origin {
+    let user_agent = user_agent(request);
+    Origin {
+        source_ip: source_ip(request),
+        user_agent: (!user_agent.is_empty()).then_some(user_agent),
+        location: None,
+    }
 }
 
 /// A boolean query flag: absent is false; only `true` and `false` are accepted.

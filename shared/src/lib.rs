@@ -29,7 +29,7 @@ pub mod store;
 pub mod useragent;
 pub mod views;
 
-pub use app::{App, Cascade, answer, deadline, serve};
+pub use app::{App, Cascade, Principal, answer, deadline, serve};
 pub use error::Error;
 pub use lambda_http::{Request, RequestExt};
 pub use reply::Reply;

@@ -1,14 +1,12 @@
 //! What a sign-in says about its device and session (`POST /sessions`): the body the
 //! client sends, completed from the request (User-Agent, source IP) where it is silent.
 
-use lambda_http::http::header::USER_AGENT;
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
 use serde::Deserialize;
 
 use crate::config::Config;
 use crate::domain::{DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState};
-use crate::input::Text;
+use crate::input::{Text, source_ip, user_agent};
 use crate::store::{Device, Session, fingerprint_hash};
 use crate::useragent::UserAgent;
 
@@ -54,7 +52,7 @@ impl SignIn {
         let user_agent = info
             .and_then(|i| i.user_agent.as_ref())
             .map(|ua| ua.as_str().to_string())
-            .unwrap_or_else(|| header_user_agent(request));
+            .unwrap_or_else(|| user_agent(request));
         let parsed = UserAgent::parse(&user_agent);
         let text = |field: Option<&Text<64>>, default: &str| {
             field.map_or(default, Text::as_str).to_string()
@@ -109,21 +107,4 @@ impl SignIn {
             login_method: self.login_method.as_ref().map(|m| m.as_str().to_string()),
         }
     }
-}
-
-/// The address the request came from, as API Gateway saw it.
-fn source_ip(request: &Request) -> Option<String> {
-    match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-        _ => None,
-    }
-}
-
-fn header_user_agent(request: &Request) -> String {
-    let raw = request
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    raw.chars().take(1024).collect()
 }

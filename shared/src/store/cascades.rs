@@ -7,6 +7,7 @@ use crate::auth::Identity;
 use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId};
 use crate::error::Error;
 
+use super::events::SecurityEvent;
 use super::codec::{key, n, s};
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
 use super::{ACCOUNT, Device, Store};
@@ -29,30 +30,33 @@ pub enum DeviceChange<'a> {
 }
 
 impl Store {
-    /// Ends the given sessions (all alive when read) and then applies `change` to
-    /// their device. Any number of sessions: they go in transactions of at most 100
-    /// actions, each guarded by the caller's session; the caller's own revocation and
-    /// the device change come last, so a failure half-way leaves the device as it was
-    /// and only ever more sessions ended, never fewer.
+    /// Ends the given sessions of `user` (all alive when read) and then applies
+    /// `change` to their device. Any number of sessions: they go in transactions of at
+    /// most 100 actions, each guarded by the caller's session (`caller`: none when a
+    /// platform service asks); the caller's own revocation, the device change and the
+    /// security event come last, so a failure half-way leaves the device as it was, no
+    /// event, and only ever more sessions ended, never fewer.
     ///
     /// The last transaction is also conditioned on the account's sign-in count being
     /// `sign_ins`, the count read with `sessions`: if a session was registered since,
     /// it may be one this cascade must end, so nothing of the last transaction lands
     /// and the pass answers `complete: false` — read again and repeat. No budget is
     /// spent: ending access is never refused for a rate.
+    #[allow(clippy::too_many_arguments)]
     pub async fn revoke_sessions(
         &self,
-        identity: &Identity,
+        user: &UserId,
+        caller: Option<&Identity>,
         sessions: &[&SessionId],
         change: Option<DeviceChange<'_>>,
         sign_ins: i64,
+        event: &SecurityEvent,
         now: Epoch,
     ) -> Result<Cascaded, Error> {
-        let user = &identity.user_id;
         let mut others = Vec::new();
         let mut last = Vec::new();
         for id in sessions {
-            if *id == &identity.session_id {
+            if caller.is_some_and(|caller| *id == &caller.session_id) {
                 last.push((self.revoke(user, id, now)?, Role::Caller));
             } else {
                 let action = self.revoke_condition(user, id, now, "attribute_exists(PK)")?;
@@ -98,10 +102,17 @@ impl Store {
             None => {}
         }
         let caller_in_last = last.iter().any(|(_, role)| *role == Role::Caller);
+        let guard = |last: &mut Vec<_>| -> Result<(), Error> {
+            if let Some(caller) = caller {
+                last.push(self.caller_check(caller, now)?);
+            }
+            Ok(())
+        };
         if !caller_in_last {
-            last.push(self.caller_check(identity, now)?);
+            guard(&mut last)?;
         }
         last.push(self.no_sign_in_since(user, sign_ins)?);
+        last.push((self.event_action(event)?, Role::Other));
 
         // Fill transactions with the other sessions, one slot kept for the guard; the
         // last transaction carries the caller's revocation and the device change.
@@ -111,7 +122,7 @@ impl Store {
             let rest = others.split_off(room.min(others.len()));
             let mut batch = std::mem::replace(&mut others, rest);
             let batch_size = batch.len();
-            batch.push(self.caller_check(identity, now)?);
+            guard(&mut batch)?;
             self.transact(batch).await.map_err(explain)?;
             ended += batch_size;
         }

@@ -1,5 +1,7 @@
 //! Writes of one request: sign-in, trust, revoking one session, heartbeat; and the
 //! transaction actions they share (the caller's guard, budgets, creating, revoking).
+//! Each write that changes a device or a session carries its security event in the
+//! same transaction (heartbeats record activity, not a change: they carry none).
 
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -9,6 +11,7 @@ use crate::auth::Identity;
 use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId, used_id_ttl};
 use crate::error::{AuthFailure, Error};
 
+use super::events::SecurityEvent;
 use super::codec::{device_item, key, n, optional, s, session_from, session_item, session_sk};
 use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
 use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
@@ -37,6 +40,7 @@ impl Store {
         session: &Session,
         device: &Device,
         device_is_new: bool,
+        event: &SecurityEvent,
         now: Epoch,
     ) -> Result<bool, Error> {
         let count = Update::builder()
@@ -59,6 +63,7 @@ impl Store {
                 self.create(self.used_id_item(user, session))?,
                 Role::UsedBefore,
             ),
+            (self.event_action(event)?, Role::Other),
         ];
         if device_is_new {
             let mut fingerprint = key(user, format!("FP#{}", device.fingerprint_hash));
@@ -104,6 +109,7 @@ impl Store {
         identity: &Identity,
         device: &DeviceId,
         expires_at: Epoch,
+        event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
         let update = Update::builder()
@@ -126,6 +132,7 @@ impl Store {
                 TransactWriteItem::builder().update(update).build(),
                 Role::Device,
             ),
+            (self.event_action(event)?, Role::Other),
         ];
         self.transact(actions).await.map_err(explain)
     }
@@ -137,6 +144,7 @@ impl Store {
         &self,
         identity: &Identity,
         target: &SessionId,
+        event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
         let role = if target == &identity.session_id {
@@ -144,7 +152,10 @@ impl Store {
         } else {
             Role::Target
         };
-        let mut actions = vec![(self.revoke(&identity.user_id, target, now)?, role)];
+        let mut actions = vec![
+            (self.revoke(&identity.user_id, target, now)?, role),
+            (self.event_action(event)?, Role::Other),
+        ];
         if role == Role::Target {
             actions.push(self.caller_check(identity, now)?);
         }
