@@ -2,9 +2,12 @@
 //! function. Every handler reads top to bottom: parse input → authenticate →
 //! one store call → the documented response.
 
+pub mod admin_revoke_sessions;
 pub mod delete_device;
+pub mod get_current_session;
 pub mod get_device;
 pub mod list_devices;
+pub mod list_security_events;
 pub mod list_sessions;
 pub mod register_session;
 pub mod revoke_all_sessions;

@@ -37,6 +37,9 @@ pub enum Error {
     /// The user's write budget for this minute is spent.
     #[error("Too many requests, retry later")]
     RateLimited { retry_after: u64 },
+    /// A service route called without the IAM identity API Gateway verifies.
+    #[error("This route is for platform services signing with AWS IAM")]
+    Forbidden,
     #[error("Route not found")]
     RouteNotFound,
     /// A known path with a method it does not take; the methods it does.
@@ -69,6 +72,7 @@ impl Error {
             Error::DeviceNotFound | Error::SessionNotFound | Error::SessionNotFoundOrExpired => {
                 StatusCode::NOT_FOUND
             }
+            Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RouteNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
@@ -92,6 +96,7 @@ impl Error {
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => "TOKEN_OUTLIVES_SESSION",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
+            Error::Forbidden => "IAM_REQUIRED",
             Error::RouteNotFound => "ROUTE_NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::Conflict(_) => "CONFLICT",

@@ -9,12 +9,107 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
 
-use crate::domain::{DeviceId, SessionId};
+use crate::domain::{DeviceId, SessionId, UserId};
 use crate::error::Error;
 use crate::store::events::Origin;
 
 /// Bodies above this are refused with 413: the largest valid registration is ~4 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The `{userId}` path parameter of the service routes (`/admin/users/{userId}/…`).
+pub fn user_id(request: &Request) -> Result<UserId, Error> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("userId"))
+        .and_then(UserId::parse)
+        .ok_or_else(|| Error::bad_request("INVALID_USER_ID", "Invalid user id"))
+}
+
+/// Whether the route has a `{id}` path parameter at all.
+pub fn has_id(request: &Request) -> bool {
+    request
+        .path_parameters_ref()
+        .is_some_and(|p| p.first("id").is_some())
+}
+
+/// The IAM principal API Gateway authenticated (the `AWS_IAM` authorization of the
+/// service routes: a SigV4 signature it checked): its ARN. Anything else — no
+/// authorization, a Bearer token — is refused with 403.
+pub fn iam_caller(request: &Request) -> Result<String, Error> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone())
+            .filter(|arn| arn.starts_with("arn:"))
+            .ok_or(Error::Forbidden),
+        _ => Err(Error::Forbidden),
+    }
+}
+
+/// One page of a list: `limit` (1 to 100) and an opaque `cursor` from the previous
+/// page's `nextCursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    /// The sort key to continue after, decoded from the cursor.
+    pub after: Option<String>,
+}
+
+pub const MAX_PAGE: usize = 100;
+
+/// The `limit` and `cursor` query parameters. A cursor is the hex of a sort key the
+/// service answered; one that does not decode to a key of `valid_key`'s shape is a
+/// 400 (it names only a position inside the caller's own items, so a forged one
+/// reaches nothing else).
+pub fn page(
+    request: &Request,
+    default_limit: usize,
+    valid_key: impl Fn(&str) -> bool,
+) -> Result<Page, Error> {
+    let query = request.query_string_parameters_ref();
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => default_limit,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "INVALID_QUERY",
+                    format!("Query parameter limit must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let after = match query.and_then(|q| q.first("cursor")) {
+        None => None,
+        Some(raw) => Some(
+            hex::decode(raw)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .filter(|key| valid_key(key))
+                .ok_or_else(|| Error::bad_request("INVALID_CURSOR", "Invalid cursor"))?,
+        ),
+    };
+    Ok(Page { limit, after })
+}
+
+/// The cursor that continues after `key`.
+pub fn cursor(key: &str) -> String {
+    hex::encode(key)
+}
+
+/// The JSON body as `T`, or `T::default()` when there is no body at all.
+pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
+    let empty = match request.body() {
+        Body::Empty => true,
+        Body::Text(text) => text.trim().is_empty(),
+        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    if empty { Ok(T::default()) } else { json_body(request) }
+}
 
 /// The `{id}` path parameter as a device id.
 pub fn device_id(request: &Request) -> Result<DeviceId, Error> {

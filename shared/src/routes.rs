@@ -16,6 +16,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/sessions/revoke-all"),
     ("POST", "/sessions/{id}/revoke"),
     ("POST", "/sessions/{id}/heartbeat"),
+    ("GET", "/sessions/current"),
+    ("GET", "/security-events"),
+    ("POST", "/admin/users/{userId}/revoke-sessions"),
+    ("POST", "/admin/users/{userId}/devices/{id}/revoke-sessions"),
 ];
 
 /// The methods served on `path`, or none when no route has that path. Static
@@ -28,9 +32,9 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
             && pattern
                 .iter()
                 .zip(&segments)
-                .all(|(p, s)| p == s || (*p == "{id}" && !s.is_empty()))
+                .all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
     };
-    let exact = |template: &str| !template.contains("{id}") && matches(template);
+    let exact = |template: &str| !template.contains('{') && matches(template);
     let statics: Vec<_> = ROUTES.iter().filter(|(_, t)| exact(t)).collect();
     let chosen: Vec<_> = if statics.is_empty() {
         ROUTES.iter().filter(|(_, t)| matches(t)).collect()

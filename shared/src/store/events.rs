@@ -265,6 +265,19 @@ impl Store {
     }
 }
 
+/// Whether `key` has the shape of an event's sort key (a cursor must).
+pub fn is_event_key(key: &str) -> bool {
+    match key.split_once('#') {
+        Some((millis, id)) => {
+            millis.len() == 13
+                && millis.bytes().all(|b| b.is_ascii_digit())
+                && id.len() == 32
+                && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
+        None => false,
+    }
+}
+
 /// The sort key of an event: time first, so a partition reads in order.
 pub fn event_sort_key(event: &SecurityEvent) -> String {
     format!("{:013}#{}", event.at_millis, event.id)

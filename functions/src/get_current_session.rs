@@ -1,0 +1,25 @@
+//! `GET /sessions/current` — who is calling: the caller's own session, with its device
+//! and the device's trust, for services that prefer one call to the authorizer (Ory
+//! Kratos' `whoami`, in this API's envelope). One Query, the session guard included.
+
+use serde_json::json;
+use shared::{App, Error, Reply, Request};
+
+pub const FAILURE: &str = "Failed to retrieve session";
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let caller = app.caller(app.authenticate(&request).await?).await?;
+    let session = caller.session_view(&caller.session);
+    let device = caller
+        .account
+        .device(&caller.session.device_id)
+        .map(|device| caller.device_view(device));
+    let whoami = json!({
+        "userId": caller.identity.user_id.as_str(),
+        "session": session,
+        "device": device,
+    });
+    Ok(Reply::ok(&whoami)
+        .with("session", &session)
+        .with("device", &device))
+}

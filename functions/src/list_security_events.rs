@@ -1,0 +1,28 @@
+//! `GET /security-events[?limit=&cursor=]` — the caller's own security log, newest
+//! first: every sign-in, trust change, removal and revocation on the account, who made
+//! it and from where. Paginated: `limit` (1–100, 20 by default) and the opaque
+//! `nextCursor` of the previous page. The session guard (one Query), then one Query
+//! of the user's events partition.
+
+use shared::store::events::is_event_key;
+use shared::views::SecurityEventView;
+use shared::{App, Error, Reply, Request, input};
+
+pub const FAILURE: &str = "Failed to retrieve security events";
+
+const DEFAULT_LIMIT: usize = 20;
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let identity = app.authenticate(&request).await?;
+    let page = input::page(&request, DEFAULT_LIMIT, is_event_key)?;
+    let caller = app.caller(identity).await?;
+    let found = app
+        .store
+        .security_events(&caller.identity.user_id, page.limit, page.after.as_deref())
+        .await?;
+    let events: Vec<SecurityEventView> = found.events.iter().map(SecurityEventView::new).collect();
+    let next_cursor = found.next.as_deref().map(input::cursor);
+    Ok(Reply::ok(&events)
+        .with("events", &events)
+        .with("nextCursor", next_cursor))
+}
