@@ -11,9 +11,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let keep_current = input::flag(&request, "keepCurrent")?;
     let by = Principal::User(identity);
     let all = Cascade::AllSessions { keep_current };
-    let revoked = app
-        .cascade(&by, all, input::origin(&request), None)
-        .await?;
+    let revoked = app.cascade(&by, all, input::origin(&request), None).await?;
     Ok(Reply::ok(json!({ "revokedCount": revoked }))
         .message("All sessions revoked successfully")
         .with("revokedCount", revoked))

@@ -166,8 +166,8 @@ impl App {
                 .filter(|s| Some(&s.id) != kept)
                 .map(|s| &s.id)
                 .collect();
-            let event = cascade_event(by, cascade, origin.clone(), reason)
-                .ended(ended + sessions.len());
+            let event =
+                cascade_event(by, cascade, origin.clone(), reason).ended(ended + sessions.len());
             let pass = self
                 .store
                 .revoke_sessions(
@@ -209,7 +209,10 @@ fn cascade_event(
             EventType::AllSessionsRevoked,
             (TargetType::Account, by.user().as_str()),
         ),
-        Cascade::Untrust(id) => (EventType::DeviceUntrusted, (TargetType::Device, id.as_str())),
+        Cascade::Untrust(id) => (
+            EventType::DeviceUntrusted,
+            (TargetType::Device, id.as_str()),
+        ),
         Cascade::Remove(id) => (EventType::DeviceRemoved, (TargetType::Device, id.as_str())),
         Cascade::DeviceSessions(id) => (
             EventType::AdminSessionsRevoked,

@@ -108,7 +108,11 @@ pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> R
         Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
         _ => true,
     };
-    if empty { Ok(T::default()) } else { json_body(request) }
+    if empty {
+        Ok(T::default())
+    } else {
+        json_body(request)
+    }
 }
 
 /// The `{id}` path parameter as a device id.

@@ -188,7 +188,10 @@ impl SecurityEventView {
             location: event.origin.location.clone(),
             occurred_at: millis
                 .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
                 .unwrap_or_default(),
         }
     }

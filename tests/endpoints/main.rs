@@ -5,6 +5,7 @@
 mod auth;
 mod conflicts;
 mod devices;
+mod events;
 mod faults;
 mod front;
 mod limits;

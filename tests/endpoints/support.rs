@@ -32,13 +32,18 @@ pub enum Route {
     SessionHeartbeat,
     DeviceHeartbeat,
     RegisterSession,
+    CurrentSession,
+    SecurityEvents,
+    /// The IAM-authorized service routes: all of a user's sessions, or one device's.
+    AdminRevokeUser,
+    AdminRevokeDevice,
     /// API Gateway's `$default` route: whatever no route matched.
     Unmatched,
 }
 
 impl Route {
     /// Every route a signed-in caller uses (not the catch-all).
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 13] = [
         Route::ListDevices,
         Route::GetDevice,
         Route::TrustDevice,
@@ -50,7 +55,12 @@ impl Route {
         Route::SessionHeartbeat,
         Route::DeviceHeartbeat,
         Route::RegisterSession,
+        Route::CurrentSession,
+        Route::SecurityEvents,
     ];
+
+    /// The service routes, authorized by IAM rather than by a token.
+    pub const ADMIN: [Route; 2] = [Route::AdminRevokeUser, Route::AdminRevokeDevice];
 
     fn event(self) -> &'static str {
         match self {
@@ -65,6 +75,10 @@ impl Route {
             Route::SessionHeartbeat => "session-heartbeat",
             Route::DeviceHeartbeat => "device-heartbeat",
             Route::RegisterSession => "register-session",
+            Route::CurrentSession => "get-current-session",
+            Route::SecurityEvents => "list-security-events",
+            Route::AdminRevokeUser => "admin-revoke-sessions",
+            Route::AdminRevokeDevice => "admin-revoke-device-sessions",
             Route::Unmatched => "route-not-found",
         }
     }
@@ -73,7 +87,11 @@ impl Route {
     pub fn takes_device_id(self) -> bool {
         matches!(
             self,
-            Route::GetDevice | Route::UntrustDevice | Route::DeleteDevice | Route::DeviceHeartbeat
+            Route::GetDevice
+                | Route::UntrustDevice
+                | Route::DeleteDevice
+                | Route::DeviceHeartbeat
+                | Route::AdminRevokeDevice
         )
     }
 
@@ -105,6 +123,9 @@ impl Route {
             Route::RevokeAllSessions => call!(revoke_all_sessions),
             Route::SessionHeartbeat | Route::DeviceHeartbeat => call!(session_heartbeat),
             Route::RegisterSession => call!(register_session),
+            Route::CurrentSession => call!(get_current_session),
+            Route::SecurityEvents => call!(list_security_events),
+            Route::AdminRevokeUser | Route::AdminRevokeDevice => call!(admin_revoke_sessions),
             Route::Unmatched => call!(route_not_found),
         }
     }
@@ -116,6 +137,7 @@ fn event(route: Route) -> Value {
     let events = EVENTS.get_or_init(|| {
         Route::ALL
             .iter()
+            .chain(&Route::ADMIN)
             .chain([&Route::Unmatched])
             .map(|r| {
                 let path = format!(
@@ -358,15 +380,37 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The `{id}` path parameter.
     pub fn id(mut self, id: &str) -> Self {
-        let template = self.event["routeKey"]
+        self.event["pathParameters"]["id"] = json!(id);
+        self.with_path_from_parameters()
+    }
+
+    /// A service route for this test's user, signed by `arn` as API Gateway's IAM
+    /// authorization hands it over (`None`: no IAM identity at all).
+    pub fn signed_by(mut self, arn: Option<&str>) -> Self {
+        self.event["pathParameters"]["userId"] = json!(self.test.user);
+        match arn {
+            Some(arn) => self.event["requestContext"]["authorizer"]["iam"]["userArn"] = json!(arn),
+            None => {
+                let context = self.event["requestContext"].as_object_mut().unwrap();
+                context.remove("authorizer");
+            }
+        }
+        self.authorization = None;
+        self.with_path_from_parameters()
+    }
+
+    /// The raw path, as the route's template with the path parameters put in.
+    fn with_path_from_parameters(mut self) -> Self {
+        let mut path = self.event["routeKey"]
             .as_str()
             .unwrap()
             .split(' ')
             .nth(1)
             .unwrap()
             .to_string();
-        let path = template.replace("{id}", id);
-        self.event["pathParameters"] = json!({ "id": id });
+        for (name, value) in self.event["pathParameters"].as_object().unwrap() {
+            path = path.replace(&format!("{{{name}}}"), value.as_str().unwrap());
+        }
         self.event["rawPath"] = json!(path);
         self.event["requestContext"]["http"]["path"] = json!(path);
         self
@@ -421,6 +465,18 @@ impl Call<'_> {
     /// A request header, as the client sent it.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.event["headers"][name] = json!(value);
+        self
+    }
+
+    /// Several query parameters at once.
+    pub fn queries(mut self, pairs: &[(&str, &str)]) -> Self {
+        let raw: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.event["rawQueryString"] = json!(raw.join("&"));
+        let map: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        self.event["queryStringParameters"] = Value::Object(map);
         self
     }
 

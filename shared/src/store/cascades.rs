@@ -7,8 +7,8 @@ use crate::auth::Identity;
 use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId};
 use crate::error::Error;
 
-use super::events::SecurityEvent;
 use super::codec::{key, n, s};
+use super::events::SecurityEvent;
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
 use super::{ACCOUNT, Device, Store};
 

@@ -239,9 +239,8 @@ impl Store {
         after: Option<&str>,
     ) -> Result<EventPage, Error> {
         let pk = s(format!("{EVENTS}{}", user.as_str()));
-        let start = after.map(|sk| {
-            Item::from([("PK".to_string(), pk.clone()), ("SK".to_string(), s(sk))])
-        });
+        let start =
+            after.map(|sk| Item::from([("PK".to_string(), pk.clone()), ("SK".to_string(), s(sk))]));
         let page = self
             .client
             .query()
@@ -272,7 +271,9 @@ pub fn is_event_key(key: &str) -> bool {
             millis.len() == 13
                 && millis.bytes().all(|b| b.is_ascii_digit())
                 && id.len() == 32
-                && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         }
         None => false,
     }
@@ -285,7 +286,10 @@ pub fn event_sort_key(event: &SecurityEvent) -> String {
 
 fn event_item(event: &SecurityEvent, retention: i64) -> Item {
     let mut item = Item::from([
-        ("PK".to_string(), s(format!("{EVENTS}{}", event.user.as_str()))),
+        (
+            "PK".to_string(),
+            s(format!("{EVENTS}{}", event.user.as_str())),
+        ),
         ("SK".to_string(), s(event_sort_key(event))),
         ("eventId".to_string(), s(&event.id)),
         ("userId".to_string(), s(event.user.as_str())),

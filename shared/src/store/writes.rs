@@ -11,8 +11,8 @@ use crate::auth::Identity;
 use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId, used_id_ttl};
 use crate::error::{AuthFailure, Error};
 
-use super::events::SecurityEvent;
 use super::codec::{device_item, key, n, optional, s, session_from, session_item, session_sk};
+use super::events::SecurityEvent;
 use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
 use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
 
