@@ -43,8 +43,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         let now = app.now();
         let known_device = account.device_by_fingerprint(sign_in.fingerprint.as_str());
         if let Some(session) = account.session(&identity.session_id) {
-            if !session.lifetime.is_alive(now) {
-                return Err(Error::Unauthorized(AuthFailure::SessionEnded));
+            if let Some(reason) = session.lifetime.ended(now) {
+                return Err(Error::Unauthorized(AuthFailure::SessionEnded(reason)));
             }
             return match known_device {
                 Some(device) if device.id == session.device_id => {

@@ -23,19 +23,20 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         }
         None
     };
-    let expires_at = app
+    let now = app.now();
+    let lifetime = app
         .store
-        .heartbeat(
-            &identity,
-            device.as_ref(),
-            app.now(),
-            app.config.idle_timeout,
-        )
+        .heartbeat(&identity, device.as_ref(), now, app.config.idle_timeout)
         .await?;
-    let new_expiry = rfc3339(expires_at);
-    Ok(
-        Reply::ok(json!({ "sessionId": identity.session_id.as_str(), "expiresAt": new_expiry }))
-            .message("Session updated successfully")
-            .with("newExpiry", &new_expiry),
-    )
+    // When it will end, and how long until then, so a client can warn in time.
+    let new_expiry = rfc3339(lifetime.expires_at);
+    Ok(Reply::ok(json!({
+        "sessionId": identity.session_id.as_str(),
+        "expiresAt": new_expiry,
+        "absoluteExpiresAt": rfc3339(lifetime.absolute_expires_at),
+        "idleSecondsLeft": (lifetime.expires_at - now).max(0),
+        "absoluteSecondsLeft": (lifetime.absolute_expires_at - now).max(0),
+    }))
+    .message("Session updated successfully")
+    .with("newExpiry", &new_expiry))
 }

@@ -232,7 +232,14 @@ impl Verifier {
     /// Reads the caller's identity from the `Authorization` header. With published
     /// keys, a token naming a key id not yet held first refreshes them (rotation).
     pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
-        let token = bearer_token(request)?;
+        self.authenticate_header(authorization_header(request)?)
+            .await
+    }
+
+    /// The same from the raw `Authorization` value (`None`: no header), for callers
+    /// that do not get a `Request` (the Lambda authorizer's events).
+    pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Identity, Error> {
+        let token = bearer(header)?;
         if self.remote.is_some() && self.needs_new_keys(token) {
             self.refresh().await?;
         }
@@ -396,19 +403,30 @@ fn pem_key(pem: &str, algorithms: &[Algorithm]) -> Result<DecodingKey, String> {
 /// Exactly one `Authorization: Bearer <token>` header, with one space and a
 /// non-empty token of base64url and dots; anything else is malformed.
 pub fn bearer_token(request: &Request) -> Result<&str, Error> {
+    bearer(authorization_header(request)?)
+}
+
+/// The one `Authorization` header's value, `None` without one; repeated, or not
+/// text, it is malformed.
+fn authorization_header(request: &Request) -> Result<Option<&str>, Error> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
-    let value = values
-        .next()
-        .ok_or(Error::Unauthorized(AuthFailure::Missing))?;
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     let malformed = Error::Unauthorized(AuthFailure::Malformed);
     if values.next().is_some() {
         return Err(malformed);
     }
+    value.to_str().map(Some).map_err(|_| malformed)
+}
+
+/// `Bearer <token>` with one space and a non-empty token of base64url and dots;
+/// anything else is malformed, and no value at all is missing.
+pub fn bearer(header: Option<&str>) -> Result<&str, Error> {
+    let value = header.ok_or(Error::Unauthorized(AuthFailure::Missing))?;
     let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(malformed)?;
+        .strip_prefix("Bearer ")
+        .ok_or(Error::Unauthorized(AuthFailure::Malformed))?;
     let token_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if token.is_empty() || !token.chars().all(token_chars) {
         return Err(Error::Unauthorized(AuthFailure::Malformed));

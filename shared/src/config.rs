@@ -34,6 +34,10 @@ pub struct Config {
     /// Seconds a security event is kept (`SECURITY_EVENT_RETENTION_DAYS`, 90 by
     /// default), then removed by TTL.
     pub event_retention: i64,
+    /// The authorizer slides a session's idle expiry, like a heartbeat, at most once
+    /// per this many seconds per session (`AUTHORIZER_ACTIVITY_SECONDS`); 0, the
+    /// default, never.
+    pub authorizer_activity: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,18 @@ impl Config {
                     ))
                 })?,
         } * 86_400;
+        let authorizer_activity = match get("AUTHORIZER_ACTIVITY_SECONDS") {
+            None => 0,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=86_400).contains(s))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "AUTHORIZER_ACTIVITY_SECONDS must be a whole number of seconds from 0 (off) to 86400, got {raw:?}"
+                    ))
+                })?,
+        };
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
                 "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
@@ -150,6 +166,7 @@ impl Config {
             writes_per_minute,
             sign_ins_per_minute,
             event_retention,
+            authorizer_activity,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')

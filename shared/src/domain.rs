@@ -182,6 +182,59 @@ pub enum SessionStatus {
     Revoked,
 }
 
+/// Why a session ended, as the 401 for it says (`reason`), so a client can tell its
+/// user: signed out elsewhere, the device removed, idle too long, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndReason {
+    /// Revoked by its user (signing out, or from another session).
+    Revoked,
+    /// Revoke-all.
+    RevokedAll,
+    DeviceUntrusted,
+    DeviceRemoved,
+    IdleTimeout,
+    AbsoluteTimeout,
+    /// Ended to make room under the per-user cap on active sessions.
+    Evicted,
+    /// Ended by a platform service (`/admin/…`).
+    Admin,
+    /// Never registered (or long gone): not an ended session but an unknown one.
+    NotRegistered,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Revoked => "REVOKED",
+            EndReason::RevokedAll => "REVOKED_ALL",
+            EndReason::DeviceUntrusted => "DEVICE_UNTRUSTED",
+            EndReason::DeviceRemoved => "DEVICE_REMOVED",
+            EndReason::IdleTimeout => "IDLE_TIMEOUT",
+            EndReason::AbsoluteTimeout => "ABSOLUTE_TIMEOUT",
+            EndReason::Evicted => "EVICTED",
+            EndReason::Admin => "ADMIN",
+            EndReason::NotRegistered => "NOT_REGISTERED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            EndReason::Revoked,
+            EndReason::RevokedAll,
+            EndReason::DeviceUntrusted,
+            EndReason::DeviceRemoved,
+            EndReason::IdleTimeout,
+            EndReason::AbsoluteTimeout,
+            EndReason::Evicted,
+            EndReason::Admin,
+            EndReason::NotRegistered,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+    }
+}
+
 /// The lifetime of a session: it is alive while active and before both its idle
 /// expiry and its absolute cap. Checked in code on every request, because DynamoDB's
 /// TTL deletes expired items only eventually and reads still return them.
@@ -190,6 +243,8 @@ pub struct Lifetime {
     pub status: SessionStatus,
     pub expires_at: Epoch,
     pub absolute_expires_at: Epoch,
+    /// Why it was revoked, when it was (stored with the revocation).
+    pub revoked_because: Option<EndReason>,
 }
 
 impl Lifetime {
@@ -200,13 +255,27 @@ impl Lifetime {
             status: SessionStatus::Active,
             expires_at: sliding_expiry(now, idle_timeout, absolute_expires_at),
             absolute_expires_at,
+            revoked_because: None,
         }
     }
 
     pub fn is_alive(&self, now: Epoch) -> bool {
-        self.status == SessionStatus::Active
-            && now < self.expires_at
-            && now < self.absolute_expires_at
+        self.ended(now).is_none()
+    }
+
+    /// Why the session is over at `now`, or `None` while it is alive. A revocation
+    /// says why it was made; otherwise the cap that passed (the absolute one first:
+    /// it is final).
+    pub fn ended(&self, now: Epoch) -> Option<EndReason> {
+        if self.status == SessionStatus::Revoked {
+            Some(self.revoked_because.unwrap_or(EndReason::Revoked))
+        } else if now >= self.absolute_expires_at {
+            Some(EndReason::AbsoluteTimeout)
+        } else if now >= self.expires_at {
+            Some(EndReason::IdleTimeout)
+        } else {
+            None
+        }
     }
 }
 
@@ -281,6 +350,30 @@ mod tests {
             ..lifetime
         };
         assert!(!revoked.is_alive(1));
+    }
+
+    #[test]
+    fn an_ended_session_says_why() {
+        let lifetime = Lifetime::start(0, 10, 100);
+        assert_eq!(lifetime.ended(9), None);
+        assert_eq!(lifetime.ended(10), Some(EndReason::IdleTimeout));
+        let slid = Lifetime {
+            expires_at: 100,
+            ..lifetime
+        };
+        assert_eq!(slid.ended(100), Some(EndReason::AbsoluteTimeout));
+        let evicted = Lifetime {
+            status: SessionStatus::Revoked,
+            revoked_because: Some(EndReason::Evicted),
+            ..lifetime
+        };
+        assert_eq!(evicted.ended(1), Some(EndReason::Evicted));
+        // A revocation stored before reasons were: plainly revoked.
+        let revoked = Lifetime {
+            status: SessionStatus::Revoked,
+            ..lifetime
+        };
+        assert_eq!(revoked.ended(500), Some(EndReason::Revoked));
     }
 
     #[test]

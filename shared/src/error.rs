@@ -3,6 +3,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
 
+use crate::domain::EndReason;
+
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -12,8 +14,12 @@ pub enum AuthFailure {
     Malformed,
     /// The token failed verification (signature, algorithm, time, issuer, audience, claims).
     InvalidToken,
-    /// The token is fine but its session is unknown, revoked or expired.
-    SessionEnded,
+    /// The token is fine but its session is over (revoked, expired: the reason says
+    /// which) or was never registered (`NotRegistered`).
+    SessionEnded(EndReason),
+    /// A destructive route needs a more recent sign-in (RFC 9470): the token's
+    /// `auth_time` is older than this many seconds, or absent.
+    StepUpRequired { max_age: i64 },
     /// At registration: the token stays valid longer than its session id is
     /// remembered once ended, so it could register that id again after.
     TokenOutlivesSession,
@@ -92,7 +98,8 @@ impl Error {
             Error::Unauthorized(AuthFailure::Malformed | AuthFailure::InvalidToken) => {
                 "INVALID_TOKEN"
             }
-            Error::Unauthorized(AuthFailure::SessionEnded) => "SESSION_ENDED",
+            Error::Unauthorized(AuthFailure::SessionEnded(_)) => "SESSION_ENDED",
+            Error::Unauthorized(AuthFailure::StepUpRequired { .. }) => "STEP_UP_REQUIRED",
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => "TOKEN_OUTLIVES_SESSION",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
@@ -108,6 +115,14 @@ impl Error {
         }
     }
 
+    /// Why the caller's session ended, for the envelope's `reason` (401 only).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Unauthorized(AuthFailure::SessionEnded(reason)) => Some(reason.as_str()),
+            _ => None,
+        }
+    }
+
     /// The human message of the envelope. `failure` is the endpoint's documented
     /// 500 text ("Failed to retrieve devices"), so a fault never leaks its cause.
     pub fn message(&self, failure: &'static str) -> String {
@@ -117,7 +132,15 @@ impl Error {
                 "Authorization header must be 'Bearer <token>'".into()
             }
             Error::Unauthorized(AuthFailure::InvalidToken) => "Invalid or expired token".into(),
-            Error::Unauthorized(AuthFailure::SessionEnded) => "Session revoked or expired".into(),
+            Error::Unauthorized(AuthFailure::SessionEnded(EndReason::NotRegistered)) => {
+                "Session not registered".into()
+            }
+            Error::Unauthorized(AuthFailure::SessionEnded(_)) => {
+                "Session revoked or expired".into()
+            }
+            Error::Unauthorized(AuthFailure::StepUpRequired { .. }) => {
+                "A more recent sign-in is required".into()
+            }
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => {
                 "Token expires later than its session id is remembered".into()
             }
@@ -136,6 +159,12 @@ impl Error {
             Error::Unauthorized(AuthFailure::Missing) => {
                 vec![(WWW_AUTHENTICATE, r#"Bearer realm="flashback""#.into())]
             }
+            Error::Unauthorized(AuthFailure::StepUpRequired { max_age }) => vec![(
+                WWW_AUTHENTICATE,
+                format!(
+                    r#"Bearer realm="flashback", error="insufficient_user_authentication", error_description="A more recent authentication is required", max_age={max_age}"#
+                ),
+            )],
             Error::Unauthorized(_) => vec![(
                 WWW_AUTHENTICATE,
                 r#"Bearer realm="flashback", error="invalid_token""#.into(),

@@ -73,11 +73,14 @@ impl Reply {
 
     /// The failure envelope; `failure` is the endpoint's documented 500 message.
     pub fn error(error: &Error, failure: &'static str) -> Response<Body> {
-        let body = json!({
+        let mut body = json!({
             "success": false,
             "error": error.message(failure),
             "code": error.code(),
         });
+        if let Some(reason) = error.reason() {
+            body["reason"] = json!(reason);
+        }
         json_response(error.status(), &body, error.headers())
     }
 }

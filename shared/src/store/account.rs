@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use crate::auth::Identity;
-use crate::domain::{DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState, UserId};
+use crate::domain::{
+    DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId,
+};
 use crate::error::{AuthFailure, Error};
 
 use super::codec::{device_from, fingerprint_hash, number, pk, s, session_from, text};
@@ -57,9 +59,15 @@ pub struct Account {
 impl Account {
     /// The session guard: the caller's session must be registered and alive.
     pub fn guard(&self, identity: &Identity, now: Epoch) -> Result<&Session, Error> {
-        self.session(&identity.session_id)
-            .filter(|s| s.lifetime.is_alive(now))
-            .ok_or(Error::Unauthorized(AuthFailure::SessionEnded))
+        let session = self
+            .session(&identity.session_id)
+            .ok_or(Error::Unauthorized(AuthFailure::SessionEnded(
+                EndReason::NotRegistered,
+            )))?;
+        match session.lifetime.ended(now) {
+            None => Ok(session),
+            Some(reason) => Err(Error::Unauthorized(AuthFailure::SessionEnded(reason))),
+        }
     }
 
     pub fn session(&self, id: &SessionId) -> Option<&Session> {

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 
 use crate::auth::Identity;
-use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId};
+use crate::domain::{DeviceId, EndReason, Epoch, SessionId, TrustState, UserId};
 use crate::error::Error;
 
 use super::codec::{key, n, s};
@@ -53,13 +53,15 @@ impl Store {
         event: &SecurityEvent,
         now: Epoch,
     ) -> Result<Cascaded, Error> {
+        let reason = EndReason::of(event.event_type);
         let mut others = Vec::new();
         let mut last = Vec::new();
         for id in sessions {
             if caller.is_some_and(|caller| *id == &caller.session_id) {
-                last.push((self.revoke(user, id, now)?, Role::Caller));
+                last.push((self.revoke(user, id, reason, now)?, Role::Caller));
             } else {
-                let action = self.revoke_condition(user, id, now, "attribute_exists(PK)")?;
+                let action =
+                    self.revoke_condition(user, id, reason, now, "attribute_exists(PK)")?;
                 others.push((action, Role::Other));
             }
         }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    DeviceId, DeviceType, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
+    DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
 };
 
 use super::{Device, Item, Session, TTL_ATTRIBUTE};
@@ -151,6 +151,7 @@ pub(super) fn session_from(item: &Item) -> Option<Session> {
             status,
             expires_at: number(item, "expiresAt")?,
             absolute_expires_at: number(item, "absoluteExpiresAt")?,
+            revoked_because: text(item, "endReason").and_then(EndReason::parse),
         },
         started_at: number(item, "startedAt")?,
         last_activity: number(item, "lastActivity")?,

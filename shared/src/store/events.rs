@@ -29,7 +29,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::Serialize;
 
-use crate::domain::{Epoch, UserId};
+use crate::domain::{EndReason, Epoch, UserId};
 use crate::error::Error;
 
 use super::codec::{n, number, owned, s, text};
@@ -93,6 +93,19 @@ impl EventType {
         ]
         .into_iter()
         .find(|t| t.as_str() == raw)
+    }
+}
+
+impl EndReason {
+    /// How the sessions a change ends are recorded as ended.
+    pub fn of(event: EventType) -> Self {
+        match event {
+            EventType::AllSessionsRevoked => EndReason::RevokedAll,
+            EventType::DeviceUntrusted => EndReason::DeviceUntrusted,
+            EventType::DeviceRemoved => EndReason::DeviceRemoved,
+            EventType::AdminSessionsRevoked => EndReason::Admin,
+            _ => EndReason::Revoked,
+        }
     }
 }
 

@@ -10,7 +10,10 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
+use crate::domain::{EndReason, now};
 use crate::error::{AuthFailure, Error};
+
+use super::codec::session_from;
 
 use super::{Item, Store};
 
@@ -81,22 +84,28 @@ impl Store {
             Err(SdkError::ServiceError(context)) => match context.err() {
                 TransactWriteItemsError::TransactionCanceledException(cancelled) => {
                     let reasons = cancelled.cancellation_reasons();
-                    let failed: Vec<Role> = reasons
+                    let failed: Vec<_> = reasons
                         .iter()
                         .zip(roles)
                         .filter(|(reason, _)| reason.code() == Some("ConditionalCheckFailed"))
-                        .map(|(_, role)| *role)
                         .collect();
                     let conflict = reasons
                         .iter()
                         .any(|r| r.code() == Some("TransactionConflict"));
-                    // A dead caller learns nothing else: its failure is reported first.
-                    let first = failed
-                        .iter()
-                        .find(|r| **r == Role::Caller)
-                        .or(failed.first());
-                    match first {
-                        Some(role) => Err(Cancelled(*role)),
+                    // A dead caller learns nothing else: its failure is reported first,
+                    // with why its session ended (its old item comes back with it).
+                    if let Some((reason, _)) = failed.iter().find(|(_, r)| **r == Role::Caller) {
+                        let ended = reason
+                            .item()
+                            .and_then(session_from)
+                            .and_then(|s| s.lifetime.ended(now()))
+                            .unwrap_or(EndReason::NotRegistered);
+                        return Err(Failed(Error::Unauthorized(AuthFailure::SessionEnded(
+                            ended,
+                        ))));
+                    }
+                    match failed.first() {
+                        Some((_, role)) => Err(Cancelled(**role)),
                         // Another transaction was writing the same items.
                         None if conflict => Err(Conflict),
                         None => Err(Failed(Error::Unavailable(format!(
@@ -165,10 +174,16 @@ async fn conflict_pause(tries: u32) {
 /// What a cancelled transaction means to the caller.
 pub(super) fn explain(error: TransactError) -> Error {
     match error {
-        Cancelled(Role::Caller) => Error::Unauthorized(AuthFailure::SessionEnded),
+        // Reported with its reason where the cancellation is read; never left here.
+        Cancelled(Role::Caller) => {
+            Error::Unauthorized(AuthFailure::SessionEnded(EndReason::NotRegistered))
+        }
         Cancelled(Role::Target) => Error::SessionNotFound,
         Cancelled(Role::Device) => Error::DeviceNotFound,
-        Cancelled(Role::UsedBefore) => Error::Unauthorized(AuthFailure::SessionEnded),
+        // Only the marker is left: the session item went by TTL at its absolute expiry.
+        Cancelled(Role::UsedBefore) => {
+            Error::Unauthorized(AuthFailure::SessionEnded(EndReason::AbsoluteTimeout))
+        }
         Cancelled(Role::Other | Role::SignedInSince) | Conflict => {
             Error::Conflict(CHANGED_CONCURRENTLY)
         }

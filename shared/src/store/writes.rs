@@ -3,12 +3,16 @@
 //! Each write that changes a device or a session carries its security event in the
 //! same transaction (heartbeats record activity, not a change: they carry none).
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 
 use crate::auth::Identity;
-use crate::domain::{DeviceId, Epoch, SessionId, TrustState, UserId, used_id_ttl};
+use crate::domain::{
+    DeviceId, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
+};
 use crate::error::{AuthFailure, Error};
 
 use super::codec::{device_item, key, n, optional, s, session_from, session_item, session_sk};
@@ -153,7 +157,10 @@ impl Store {
             Role::Target
         };
         let mut actions = vec![
-            (self.revoke(&identity.user_id, target, now)?, role),
+            (
+                self.revoke(&identity.user_id, target, EndReason::Revoked, now)?,
+                role,
+            ),
             (self.event_action(event)?, Role::Other),
         ];
         if role == Role::Target {
@@ -171,7 +178,7 @@ impl Store {
         device: Option<&DeviceId>,
         now: Epoch,
         idle_timeout: i64,
-    ) -> Result<Epoch, Error> {
+    ) -> Result<Lifetime, Error> {
         let candidate = now + idle_timeout;
         let on_device = if device.is_some() {
             " AND deviceId = :device"
@@ -194,7 +201,9 @@ impl Store {
                 .expression_attribute_values(":now", n(now))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                )
+                // The session as it now stands: its expiries for the answer.
+                .return_values(ReturnValue::AllNew);
             if let Some(device) = device {
                 request = request.expression_attribute_values(":device", s(device.as_str()));
             }
@@ -203,28 +212,39 @@ impl Store {
 
         let sliding = update(":candidate", " AND absoluteExpiresAt > :candidate".into())
             .expression_attribute_values(":candidate", n(candidate));
+        let lifetime = |written: UpdateItemOutput| {
+            written
+                .attributes
+                .as_ref()
+                .and_then(session_from)
+                .map(|s| s.lifetime)
+                .ok_or_else(|| Error::Internal("heartbeat: no session came back".into()))
+        };
         let sliding = send_update(sliding).await;
         let old = match sliding {
-            Ok(_) => return Ok(candidate),
+            Ok(written) => return lifetime(written),
             Err(error) => condition_failed_item(error)?,
         };
         // Why did it fail? Only "the cap is near" deserves the second write.
+        let ended = |old: Option<Item>| {
+            let reason = old
+                .as_ref()
+                .and_then(session_from)
+                .and_then(|s| s.lifetime.ended(now))
+                .unwrap_or(EndReason::NotRegistered);
+            Error::Unauthorized(AuthFailure::SessionEnded(reason))
+        };
         let session = old.as_ref().and_then(session_from);
         match session {
-            Some(s) if !s.lifetime.is_alive(now) => {
-                Err(Error::Unauthorized(AuthFailure::SessionEnded))
-            }
+            Some(s) if !s.lifetime.is_alive(now) => Err(ended(old)),
             Some(s) if device.is_some_and(|d| d != &s.device_id) => {
                 Err(Error::SessionNotFoundOrExpired)
             }
-            Some(s) => match send_update(update("absoluteExpiresAt", String::new())).await {
-                Ok(_) => Ok(s.lifetime.absolute_expires_at),
-                Err(error) => {
-                    condition_failed_item(error)?;
-                    Err(Error::Unauthorized(AuthFailure::SessionEnded))
-                }
+            Some(_) => match send_update(update("absoluteExpiresAt", String::new())).await {
+                Ok(written) => lifetime(written),
+                Err(error) => Err(ended(condition_failed_item(error)?)),
             },
-            None => Err(Error::Unauthorized(AuthFailure::SessionEnded)),
+            None => Err(ended(None)),
         }
     }
 
@@ -244,6 +264,8 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s("ACTIVE"))
             .expression_attribute_values(":now", n(now))
+            // Why it failed: the session's old item says how it ended.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_fault)?;
         Ok((
@@ -252,14 +274,15 @@ impl Store {
         ))
     }
 
-    /// Revoking a session that must be alive.
+    /// Revoking a session that must be alive, for `reason`.
     pub(super) fn revoke(
         &self,
         user: &UserId,
         id: &SessionId,
+        reason: EndReason,
         now: Epoch,
     ) -> Result<TransactWriteItem, Error> {
-        self.revoke_condition(user, id, now, ALIVE)
+        self.revoke_condition(user, id, reason, now, ALIVE)
     }
 
     /// A write budget, as a transaction action: a counter item per budget and minute,
@@ -327,19 +350,25 @@ impl Store {
         &self,
         user: &UserId,
         id: &SessionId,
+        reason: EndReason,
         now: Epoch,
         condition: &str,
     ) -> Result<TransactWriteItem, Error> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user, session_sk(id))))
-            .update_expression("SET #status = :revoked, revokedAt = :now")
+            .update_expression("SET #status = :revoked, revokedAt = :now, endReason = :reason")
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":revoked", s("REVOKED"))
+            .expression_attribute_values(":reason", s(reason.as_str()))
             .expression_attribute_values(":now", n(now));
         if condition == ALIVE {
-            update = update.expression_attribute_values(":active", s("ACTIVE"));
+            update = update
+                .expression_attribute_values(":active", s("ACTIVE"))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
         }
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(build_fault)?)
