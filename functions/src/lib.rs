@@ -3,13 +3,18 @@
 //! one store call → the documented response.
 
 pub mod admin_revoke_sessions;
+/// Not a route: the Lambda authorizer other APIs attach (their callers' sessions).
+pub mod authorize;
 pub mod delete_device;
 pub mod get_current_session;
 pub mod get_device;
 pub mod list_devices;
 pub mod list_security_events;
 pub mod list_sessions;
+/// Not a route: the table stream's consumer, publishing security events to EventBridge.
+pub mod publish_events;
 pub mod register_session;
+pub mod rename_device;
 pub mod revoke_all_sessions;
 pub mod revoke_session;
 pub mod route_not_found;

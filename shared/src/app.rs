@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::{DeviceId, Epoch, UserId, now};
-use crate::error::Error;
+use crate::error::{AuthFailure, Error};
 use crate::reply::Reply;
 use crate::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use crate::store::{Account, DeviceChange, Session, Store};
@@ -132,6 +132,7 @@ impl App {
         origin: Origin,
         reason: Option<&str>,
     ) -> Result<usize, Error> {
+        self.stepped_up(by, cascade)?;
         let user = by.user();
         let mut ended = 0;
         for _ in 0..CASCADE_PASSES {
@@ -189,6 +190,29 @@ impl App {
         Err(Error::Conflict(
             "Sessions kept being signed in during the revocation, retry",
         ))
+    }
+}
+
+impl App {
+    /// Step-up (RFC 9470): with `STEP_UP_MAX_AGE_SECONDS` set, a user ending sessions
+    /// everywhere, untrusting or removing a device must have authenticated within that
+    /// many seconds (the token's `auth_time`; none counts as too old). Checked before
+    /// anything is read or written. Platform services are not users: never asked.
+    fn stepped_up(&self, by: &Principal, cascade: Cascade<'_>) -> Result<(), Error> {
+        let (Principal::User(identity), Some(max_age)) = (by, self.config.step_up_max_age) else {
+            return Ok(());
+        };
+        let destructive = matches!(
+            cascade,
+            Cascade::AllSessions { .. } | Cascade::Untrust(_) | Cascade::Remove(_)
+        );
+        let recent = identity
+            .auth_time
+            .is_some_and(|at| self.now() - at <= max_age);
+        if destructive && !recent {
+            return Err(Error::Unauthorized(AuthFailure::StepUpRequired { max_age }));
+        }
+        Ok(())
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Identity {
     pub session_id: SessionId,
     /// The token's `exp`: registration refuses a token outliving its id's tombstone.
     pub expires_at: Epoch,
+    /// The token's `auth_time` (when the user last authenticated), if it says: the
+    /// destructive routes can demand a recent one (step-up, RFC 9470).
+    pub auth_time: Option<Epoch>,
 }
 
 /// The configured key material (DESIGN §5): exactly one source.
@@ -320,10 +323,12 @@ impl Verifier {
                 let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
                 // Required and checked by the validation: a number.
                 let expires_at = data.claims.get("exp")?.as_f64()? as Epoch;
+                let auth_time = data.claims.get("auth_time").and_then(Value::as_i64);
                 return Some(Identity {
                     user_id,
                     session_id,
                     expires_at,
+                    auth_time,
                 });
             }
         }

@@ -34,6 +34,10 @@ pub struct Config {
     /// Seconds a security event is kept (`SECURITY_EVENT_RETENTION_DAYS`, 90 by
     /// default), then removed by TTL.
     pub event_retention: i64,
+    /// With `STEP_UP_MAX_AGE_SECONDS` set, revoke-all, untrust and delete need a token
+    /// whose `auth_time` is at most this old (RFC 9470). Off by default: the published
+    /// client cannot step up.
+    pub step_up_max_age: Option<i64>,
     /// The authorizer slides a session's idle expiry, like a heartbeat, at most once
     /// per this many seconds per session (`AUTHORIZER_ACTIVITY_SECONDS`); 0, the
     /// default, never.
@@ -65,6 +69,10 @@ impl Config {
             }
         };
         let idle_timeout = seconds("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)?;
+        let step_up_max_age = match get("STEP_UP_MAX_AGE_SECONDS") {
+            Some(_) => Some(seconds("STEP_UP_MAX_AGE_SECONDS", 0)?),
+            None => None,
+        };
         let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
         let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
         let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
@@ -166,6 +174,7 @@ impl Config {
             writes_per_minute,
             sign_ins_per_minute,
             event_retention,
+            step_up_max_age,
             authorizer_activity,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
@@ -268,6 +277,20 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("must not exceed"));
+    }
+
+    #[test]
+    fn authorizer_activity_is_off_by_default_and_bounded() {
+        assert_eq!(deployed(&[]).unwrap().authorizer_activity, 0);
+        let on = deployed(&[("AUTHORIZER_ACTIVITY_SECONDS", "60")]).unwrap();
+        assert_eq!(on.authorizer_activity, 60);
+        for bad in ["-1", "86401", "soon", "1.5"] {
+            let err = deployed(&[("AUTHORIZER_ACTIVITY_SECONDS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("AUTHORIZER_ACTIVITY_SECONDS"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

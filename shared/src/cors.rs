@@ -9,7 +9,7 @@ use lambda_http::Request;
 use lambda_http::http::{HeaderName, HeaderValue, header};
 
 /// The methods of every route (template: `AllowMethods`).
-pub const ALLOW_METHODS: &[&str] = &["GET", "POST", "DELETE"];
+pub const ALLOW_METHODS: &[&str] = &["GET", "POST", "PATCH", "DELETE"];
 /// The request headers a browser may send (template: `AllowHeaders`).
 pub const ALLOW_HEADERS: &[&str] = &["authorization", "content-type"];
 /// The response headers browser code may read beyond the safelisted ones (template:

@@ -10,6 +10,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/devices/trust"),
     ("POST", "/devices/{id}/untrust"),
     ("DELETE", "/devices/{id}"),
+    ("PATCH", "/devices/{id}"),
     ("POST", "/devices/{id}/heartbeat"),
     ("GET", "/sessions"),
     ("POST", "/sessions"),

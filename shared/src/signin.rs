@@ -60,9 +60,14 @@ impl SignIn {
         Device {
             id: known.map_or_else(DeviceId::new, |d| d.id.clone()),
             fingerprint_hash: fingerprint_hash(self.fingerprint.as_str()),
-            name: info
-                .and_then(|i| i.device_name.as_ref())
-                .map_or_else(|| parsed.device_name(), |n| n.as_str().to_string()),
+            // A name the user chose (rename) stays; otherwise this sign-in names it.
+            name: match known {
+                Some(device) if device.name_chosen => device.name.clone(),
+                _ => info
+                    .and_then(|i| i.device_name.as_ref())
+                    .map_or_else(|| parsed.device_name(), |n| n.as_str().to_string()),
+            },
+            name_chosen: known.is_some_and(|d| d.name_chosen),
             device_type: info
                 .and_then(|i| i.device_type)
                 .unwrap_or(parsed.device_type),

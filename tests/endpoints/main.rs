@@ -3,6 +3,7 @@
 //! parallel against one table.
 
 mod auth;
+mod authorizer;
 mod conflicts;
 mod devices;
 mod events;

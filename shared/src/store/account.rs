@@ -20,6 +20,8 @@ pub struct Device {
     /// is never stored, nor handed back.
     pub fingerprint_hash: String,
     pub name: String,
+    /// The user named it (rename): sign-ins no longer rename it from the User-Agent.
+    pub name_chosen: bool,
     pub device_type: DeviceType,
     pub os: String,
     pub browser: String,

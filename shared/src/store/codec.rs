@@ -76,6 +76,7 @@ pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
         ("deviceId", s(device.id.as_str())),
         ("fingerprintHash", s(&device.fingerprint_hash)),
         ("deviceName", s(&device.name)),
+        ("nameChosen", AttributeValue::Bool(device.name_chosen)),
         ("deviceType", s(device.device_type.as_str())),
         ("os", s(&device.os)),
         ("browser", s(&device.browser)),
@@ -101,6 +102,11 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
         fingerprint_hash: owned(item, "fingerprintHash")
             .or_else(|| text(item, "fingerprint").map(fingerprint_hash))?,
         name: owned(item, "deviceName")?,
+        name_chosen: item
+            .get("nameChosen")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         device_type: DeviceType::parse(text(item, "deviceType")?).unwrap_or(DeviceType::Unknown),
         os: owned(item, "os").unwrap_or_default(),
         browser: owned(item, "browser").unwrap_or_default(),

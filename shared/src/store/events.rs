@@ -49,6 +49,8 @@ pub enum EventType {
     /// A sign-in that registered a new device.
     NewDeviceSignIn,
     DeviceTrusted,
+    /// The user named the device.
+    DeviceRenamed,
     /// Trust dropped, and the device's sessions ended.
     DeviceUntrusted,
     /// The device removed, and its sessions ended.
@@ -70,6 +72,7 @@ impl EventType {
             EventType::SuccessfulLogin => "SUCCESSFUL_LOGIN",
             EventType::NewDeviceSignIn => "NEW_DEVICE_SIGN_IN",
             EventType::DeviceTrusted => "DEVICE_TRUSTED",
+            EventType::DeviceRenamed => "DEVICE_RENAMED",
             EventType::DeviceUntrusted => "DEVICE_UNTRUSTED",
             EventType::DeviceRemoved => "DEVICE_REMOVED",
             EventType::SessionRevoked => "SESSION_REVOKED",
@@ -84,6 +87,7 @@ impl EventType {
             EventType::SuccessfulLogin,
             EventType::NewDeviceSignIn,
             EventType::DeviceTrusted,
+            EventType::DeviceRenamed,
             EventType::DeviceUntrusted,
             EventType::DeviceRemoved,
             EventType::SessionRevoked,

@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::config::Config;
 
 mod account;
+mod activity;
 mod cascades;
 mod codec;
 pub mod events;

@@ -5,8 +5,8 @@
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use crate::auth::Identity;
@@ -76,15 +76,24 @@ impl Store {
                 actions.push((self.create(item)?, Role::Other));
             }
         } else {
-            let update = Update::builder()
+            // A name the user chose is never overwritten: left out when the read saw
+            // one, and conditioned on there being none when this sign-in names it (a
+            // rename landing meanwhile makes it read again).
+            let (name, no_chosen_name) = match device.name_chosen {
+                true => ("", ""),
+                false => (
+                    "deviceName = :name, ",
+                    " AND attribute_not_exists(nameChosen)",
+                ),
+            };
+            let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
-                .update_expression(
-                    "SET deviceName = :name, deviceType = :type, os = :os, browser = :browser, \
-                     userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now",
-                )
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":name", s(&device.name))
+                .update_expression(format!(
+                    "SET {name}deviceType = :type, os = :os, browser = :browser, \
+                     userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now"
+                ))
+                .condition_expression(format!("attribute_exists(PK){no_chosen_name}"))
                 .expression_attribute_values(":type", s(device.device_type.as_str()))
                 .expression_attribute_values(":os", s(&device.os))
                 .expression_attribute_values(":browser", s(&device.browser))
@@ -92,9 +101,11 @@ impl Store {
                 .expression_attribute_values(":ip", optional(&device.ip_address))
                 .expression_attribute_values(":country", optional(&device.country))
                 .expression_attribute_values(":city", optional(&device.city))
-                .expression_attribute_values(":now", n(device.last_seen))
-                .build()
-                .map_err(build_fault)?;
+                .expression_attribute_values(":now", n(device.last_seen));
+            if !device.name_chosen {
+                update = update.expression_attribute_values(":name", s(&device.name));
+            }
+            let update = update.build().map_err(build_fault)?;
             actions.push((
                 TransactWriteItem::builder().update(update).build(),
                 Role::Other,
@@ -126,6 +137,41 @@ impl Store {
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
             .expression_attribute_values(":expires", n(expires_at))
+            .build()
+            .map_err(build_fault)?;
+        let budget = Budget::Session(&identity.session_id);
+        let actions = vec![
+            self.caller_check(identity, now)?,
+            self.rate_limit(&identity.user_id, budget, now)?,
+            (
+                TransactWriteItem::builder().update(update).build(),
+                Role::Device,
+            ),
+            (self.event_action(event)?, Role::Other),
+        ];
+        self.transact(actions).await.map_err(explain)
+    }
+
+    /// Names a device as the user chose, for good: later sign-ins keep the name. Spends
+    /// the calling session's budget, like trust.
+    pub async fn rename_device(
+        &self,
+        identity: &Identity,
+        device: &DeviceId,
+        name: &str,
+        event: &SecurityEvent,
+        now: Epoch,
+    ) -> Result<(), Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &identity.user_id,
+                format!("DEVICE#{}", device.as_str()),
+            )))
+            .update_expression("SET deviceName = :name, nameChosen = :chosen")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":chosen", AttributeValue::Bool(true))
             .build()
             .map_err(build_fault)?;
         let budget = Budget::Session(&identity.session_id);

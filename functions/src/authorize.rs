@@ -1,0 +1,388 @@
+//! The Lambda authorizer the platform's other APIs attach, so that a revoked or
+//! expired session is refused by every API on its next request, not only by this one.
+//! Not a route: API Gateway invokes it with an authorizer event and reads its answer.
+//!
+//! It decides exactly as every route here does: the Bearer token verified by the
+//! configured verifier, then one strongly consistent Query of the user's partition and
+//! the session guard. It answers in the shape the event asks for:
+//!
+//! - HTTP API, payload format 2.0 with simple responses: `{"isAuthorized", "context"}`;
+//! - REST API `REQUEST` and `TOKEN` authorizers (and HTTP API payload 1.0, which is
+//!   the REST shape): `{"principalId", "policyDocument", "context"}`, the policy naming
+//!   every method of the stage, so that API Gateway's cache (keyed on the token, not
+//!   the method) holds an answer that is right for whichever method comes next: the
+//!   decision depends on the session alone.
+//!
+//! Every refusal is a clean deny, never an error (which API Gateway turns into a 500):
+//! no token, a bad one, an unknown or ended session, an event of no known shape, and a
+//! DynamoDB fault or the invocation's deadline near (failing closed, logged with the
+//! cause, never the token).
+
+use std::convert::Infallible;
+use std::time::SystemTime;
+
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde_json::{Map, Value, json};
+use shared::App;
+use shared::app::DEADLINE_MARGIN;
+use shared::config::Config;
+use shared::domain::{TrustLevel, rfc3339, trust_level};
+use shared::error::{AuthFailure, Error};
+use tracing::Instrument;
+
+/// The principal of every deny: nobody is named on a refusal.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// What a deny says in its context: only whether trying again later can help. An
+/// attacker learns nothing here it could not see anyway (no difference between a
+/// missing, forged or expired token, nor between an unknown, revoked or expired
+/// session: all are `UNAUTHORIZED`); an API can map it into its gateway responses to
+/// tell "sign in again" from "retry".
+pub const DENIED: &str = "UNAUTHORIZED";
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
+
+/// How API Gateway wants the answer, read from the event's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// HTTP API, payload format 2.0 (simple responses).
+    Simple,
+    /// REST API (`REQUEST` or `TOKEN`), or HTTP API payload 1.0: an IAM policy on
+    /// `resource`, every method of the calling stage.
+    Policy { resource: String },
+}
+
+/// The answer to one authorizer event. Never fails: every refusal is a deny.
+/// `deadline` is the invocation's (none outside Lambda): the decision gives up
+/// [`DEADLINE_MARGIN`] before it and denies, rather than leave Lambda's timeout to
+/// answer with an error.
+pub async fn handle(app: &App, event: Value, deadline: Option<SystemTime>) -> Value {
+    let started = std::time::Instant::now();
+    let Some((shape, header)) = read(&event) else {
+        // A misconfigured authorizer, or not API Gateway: say what was sent (the keys
+        // only: values may hold a token) and deny in every shape at once.
+        let keys: Vec<&str> = event
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        tracing::error!(?keys, "not an authorizer event of a known shape: denied");
+        return unknown_shape_deny();
+    };
+    let decided = decide(app, header);
+    let decided = match deadline {
+        Some(deadline) => {
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .saturating_sub(DEADLINE_MARGIN);
+            tokio::time::timeout(left, decided)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Unavailable(
+                        "the invocation's deadline is near".into(),
+                    ))
+                })
+        }
+        None => decided.await,
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    match decided {
+        Ok(allowed) => {
+            tracing::info!(decision = "allow", latency_ms, "authorized");
+            answer(&shape, Some(&allowed.principal), allowed.context)
+        }
+        Err(error) => {
+            let reason = match error {
+                Error::Unavailable(_) | Error::Internal(_) | Error::Conflict(_) => {
+                    tracing::error!(%error, code = error.code(), latency_ms, "failed closed: denied");
+                    UNAVAILABLE
+                }
+                _ => {
+                    tracing::info!(
+                        decision = "deny",
+                        code = error.code(),
+                        session = error.reason(),
+                        latency_ms,
+                        "refused"
+                    );
+                    DENIED
+                }
+            };
+            let context = Map::from_iter([("reason".to_string(), json!(reason))]);
+            answer(&shape, None, context)
+        }
+    }
+}
+
+/// Who was allowed, and what the backend is told.
+struct Allowed {
+    principal: String,
+    context: Map<String, Value>,
+}
+
+/// The token verified, the session read (one strongly consistent Query) and guarded,
+/// and, with `AUTHORIZER_ACTIVITY_SECONDS`, its activity recorded.
+async fn decide(app: &App, header: Result<Option<&str>, Error>) -> Result<Allowed, Error> {
+    let identity = app.config.verifier.authenticate_header(header?).await?;
+    tracing::Span::current().record("user", identity.user_id.as_str());
+    let account = app.store.account(&identity.user_id).await?;
+    let now = app.now();
+    let session = account.guard(&identity, now)?;
+    let trust = account
+        .device(&session.device_id)
+        .map_or(TrustLevel::Unknown, |d| {
+            trust_level(d.trust, d.trust_expires_at, now)
+        });
+    let absolute = session.lifetime.absolute_expires_at;
+    let mut expires_at = session.lifetime.expires_at.min(absolute);
+    let every = app.config.authorizer_activity;
+    if every > 0 {
+        let touched = app
+            .store
+            .touch(
+                &identity.user_id,
+                session,
+                now,
+                app.config.idle_timeout,
+                every,
+            )
+            .await;
+        match touched {
+            Ok(Some(slid)) => expires_at = slid,
+            // Slid within the interval already, or ended since the read: the guard
+            // decided this call; the next one reads the ending.
+            Ok(None) => {}
+            // The session was read alive: a lost activity record only shortens its
+            // life, so the call is still allowed.
+            Err(error) => tracing::warn!(%error, "activity not recorded"),
+        }
+    }
+    let context = json!({
+        "userId": identity.user_id.as_str(),
+        "sessionId": identity.session_id.as_str(),
+        "deviceId": session.device_id.as_str(),
+        "trustLevel": trust,
+        "isTrusted": trust == TrustLevel::High,
+        "expiresAt": rfc3339(expires_at),
+        "absoluteExpiresAt": rfc3339(absolute),
+    });
+    let Value::Object(context) = context else {
+        unreachable!("a JSON object literal")
+    };
+    Ok(Allowed {
+        principal: identity.user_id.as_str().to_string(),
+        context,
+    })
+}
+
+/// The event's shape and its `Authorization` value (`None`: absent; an error:
+/// malformed). `None` for an event of no known shape.
+fn read(event: &Value) -> Option<(Shape, Result<Option<&str>, Error>)> {
+    let kind = event.get("type").and_then(Value::as_str);
+    let policy = || {
+        let arn = event.get("methodArn")?.as_str()?;
+        Some(Shape::Policy {
+            resource: stage_wildcard(arn)?,
+        })
+    };
+    match kind {
+        Some("REQUEST")
+            if event.get("version").and_then(Value::as_str) == Some("2.0")
+                && event.get("routeArn").is_some_and(Value::is_string) =>
+        {
+            Some((Shape::Simple, header(event)))
+        }
+        Some("REQUEST") => Some((policy()?, header(event))),
+        Some("TOKEN") => {
+            let token = match event.get("authorizationToken") {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(value)) => Ok(Some(value.as_str())),
+                Some(_) => Err(Error::Unauthorized(AuthFailure::Malformed)),
+            };
+            Some((policy()?, token))
+        }
+        _ => None,
+    }
+}
+
+/// The `Authorization` header of a `REQUEST` event, by any case: HTTP APIs lowercase
+/// names and join repeated headers with commas (then malformed as a token); REST APIs
+/// keep the client's case and list repeats in `multiValueHeaders`.
+fn header(event: &Value) -> Result<Option<&str>, Error> {
+    let malformed = || Error::Unauthorized(AuthFailure::Malformed);
+    let named = |field: &str| {
+        event
+            .get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .map(|(_, value)| value)
+            .collect::<Vec<_>>()
+    };
+    let repeated = named("multiValueHeaders")
+        .iter()
+        .map(|values| values.as_array().map_or(1, Vec::len))
+        .sum::<usize>()
+        > 1;
+    let found = named("headers");
+    if repeated || found.len() > 1 {
+        return Err(malformed());
+    }
+    match found.first().copied() {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.as_str())),
+        Some(_) => Err(malformed()),
+    }
+}
+
+/// `arn:…:execute-api:<region>:<account>:<api>/<stage>/<method>/<path>` →
+/// `arn:…:<api>/<stage>/*`: every method of the stage. `None` for anything else.
+fn stage_wildcard(method_arn: &str) -> Option<String> {
+    let (api, rest) = method_arn.split_once('/')?;
+    let (stage, _) = rest.split_once('/')?;
+    let parts: Vec<&str> = api.split(':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "execute-api"
+        && parts[3..].iter().all(|p| !p.is_empty())
+        && !stage.is_empty()
+        && !stage.contains('*');
+    well_formed.then(|| format!("{api}/{stage}/*"))
+}
+
+/// The answer in the event's shape: allowed for `principal`, or denied.
+fn answer(shape: &Shape, principal: Option<&str>, context: Map<String, Value>) -> Value {
+    match shape {
+        Shape::Simple => json!({ "isAuthorized": principal.is_some(), "context": context }),
+        Shape::Policy { resource } => json!({
+            "principalId": principal.unwrap_or(ANONYMOUS),
+            "policyDocument": policy(principal.is_some(), resource),
+            "context": context,
+        }),
+    }
+}
+
+/// A deny every shape reads as one: `isAuthorized: false` and a Deny policy on
+/// everything.
+fn unknown_shape_deny() -> Value {
+    json!({
+        "isAuthorized": false,
+        "principalId": ANONYMOUS,
+        "policyDocument": policy(false, "*"),
+        "context": { "reason": DENIED },
+    })
+}
+
+fn policy(allow: bool, resource: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Action": "execute-api:Invoke",
+            "Effect": if allow { "Allow" } else { "Deny" },
+            "Resource": resource,
+        }],
+    })
+}
+
+/// Runs the authorizer as a Lambda function (`src/bin/authorize.rs`): the cold start
+/// of every function here, then one [`handle`] per event.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "cold start failed");
+            std::process::exit(1);
+        }
+    };
+    let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
+    let app: &'static App = Box::leak(Box::new(App::new(config, client)));
+    let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
+    if let Err(error) = keys {
+        tracing::error!(%error, "cold start without keys: every call is denied until a fetch succeeds");
+    }
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        // Lambda never hands out an invocation already past its deadline; a local
+        // runtime may (cargo lambda sends a fixed one in 1970): then none.
+        let deadline = Some(event.context.deadline()).filter(|d| *d > SystemTime::now());
+        let span = tracing::info_span!(
+            "authorize",
+            request_id = %event.context.request_id,
+            user = tracing::field::Empty,
+        );
+        let answer = handle(app, event.payload, deadline).instrument(span).await;
+        Ok::<_, Infallible>(answer)
+    }))
+    .await
+}
+
+/// JSON lines, one level from `RUST_LOG` or Lambda's `AWS_LAMBDA_LOG_LEVEL`, as
+/// every function here logs (`shared::app`).
+fn init_logging() {
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .ok()
+        .and_then(|level| {
+            level
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_target(false)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_names_every_method_of_the_calling_stage_only() {
+        assert_eq!(
+            stage_wildcard("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/devices/x")
+                .as_deref(),
+            Some("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*")
+        );
+        for bad in [
+            "",
+            "*",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/*/GET/x",
+            "arn:aws:lambda:eu-west-1:123456789012:abc123/prod/GET/x",
+            "arn:aws:execute-api:eu-west-1::abc123/prod/GET/x",
+        ] {
+            assert_eq!(stage_wildcard(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_header_is_found_by_any_case_and_refused_when_repeated() {
+        let event = |headers: Value| json!({ "type": "REQUEST", "headers": headers });
+        assert_eq!(
+            header(&event(json!({ "Authorization": "Bearer a" }))).unwrap(),
+            Some("Bearer a")
+        );
+        assert_eq!(
+            header(&event(json!({ "authorization": "Bearer a" }))).unwrap(),
+            Some("Bearer a")
+        );
+        assert_eq!(header(&event(json!({}))).unwrap(), None);
+        assert_eq!(header(&event(Value::Null)).unwrap(), None);
+        assert!(
+            header(&event(
+                json!({ "Authorization": "a", "authorization": "b" })
+            ))
+            .is_err()
+        );
+        let mut repeated = event(json!({ "Authorization": "Bearer b" }));
+        repeated["multiValueHeaders"] = json!({ "Authorization": ["Bearer a", "Bearer b"] });
+        assert!(header(&repeated).is_err());
+    }
+}

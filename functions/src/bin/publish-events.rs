@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
+    functions::publish_events::run().await
+}

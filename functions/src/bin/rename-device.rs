@@ -1,0 +1,6 @@
+use functions::rename_device::{FAILURE, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::serve(FAILURE, handle).await
+}

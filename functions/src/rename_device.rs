@@ -1,0 +1,49 @@
+//! `PATCH /devices/{id}` — name a device as the user chooses (`{"deviceName": …}`, 1 to
+//! 64 visible characters). The name stays through later sign-ins on that device, which
+//! otherwise rename it from their User-Agent. Another user's device is 404.
+
+use serde::Deserialize;
+use shared::input::{self, Text};
+use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
+use shared::{App, Error, Reply, Request};
+
+pub const FAILURE: &str = "Failed to rename device";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rename {
+    device_name: Text<64>,
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
+    let identity = app.authenticate(&request).await?;
+    let id = input::device_id(&request)?;
+    let body: Rename = input::json_body(&request)?;
+    let name = body.device_name.as_str().trim();
+    if name.is_empty() {
+        return Err(Error::bad_request(
+            "INVALID_FIELD",
+            "deviceName: must not be blank",
+        ));
+    }
+    let caller = app.caller(identity).await?;
+    let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
+    let event = SecurityEvent::new(
+        &caller.identity.user_id,
+        EventType::DeviceRenamed,
+        Actor::Session(caller.identity.session_id.as_str().into()),
+        (TargetType::Device, id.as_str()),
+        input::origin(&request),
+    )
+    .on_device(id.as_str());
+    app.store
+        .rename_device(&caller.identity, &id, name, &event, caller.now)
+        .await?;
+    let mut renamed = device.clone();
+    renamed.name = name.to_string();
+    renamed.name_chosen = true;
+    let view = caller.device_view(&renamed);
+    Ok(Reply::ok(&view)
+        .with("device", &view)
+        .message("Device renamed successfully"))
+}
