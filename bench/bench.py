@@ -106,7 +106,8 @@ class RuntimeApi(Server):
         if kind != "response":
             raise RuntimeError(f"function error: {body[:300]!r}")
         answer = json.loads(body)
-        return elapsed, answer.get("statusCode"), answer.get("body")
+        # An authorizer answers no HTTP status: its decision stands in for it.
+        return elapsed, answer.get("statusCode", answer.get("isAuthorized")), answer.get("body")
 
     def close(self):
         self.closed = True
@@ -227,6 +228,14 @@ def event(name, token, path_id=None, body=None, query=None):
     if query:
         e["queryStringParameters"] = query
         e["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    return e
+
+
+def authorizer_event(token):
+    """An HTTP API (payload format 2.0) authorizer event for a call carrying `token`:
+    what API Gateway invokes the authorizer with, not an HTTP event."""
+    e = json.loads((ROOT / "events" / "authorize-http-api.json").read_text())
+    e["headers"]["authorization"] = e["identitySource"][0] = f"Bearer {token}"
     return e
 
 
@@ -394,6 +403,9 @@ def main():
             # The first call registers a new session; the warm ones repeat it (200).
             "register-session": lambda i: event("register-session", bench.token(user, "bench-new"), body={"fingerprint": "fp0"}),
             "route-not-found": lambda i: event("route-not-found", token),
+            # Not a route: the authorizer other APIs attach; s0 is still alive here
+            # (revoke-all kept it), so every call is allowed (isAuthorized true).
+            "authorize": lambda i: authorizer_event(token),
         }
         bench.cold_starts(["baseline", *plans])
         results = {"baseline": bench.measure("baseline", lambda i: event("list-devices", token)), "functions": {}}

@@ -28,6 +28,10 @@ def main() -> None:
         sys.exit(f"expected one AWS::DynamoDB::Table in {template_path}, found {len(tables)}")
     table = tables[0]
 
+    # The stream, as the template declares it (publish-events reads it).
+    stream = table.get("StreamSpecification")
+    streams = {"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}
+
     client = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     if table_name in client.list_tables()["TableNames"]:
         print(f"table {table_name} exists")
@@ -37,13 +41,15 @@ def main() -> None:
         BillingMode=table["BillingMode"],
         AttributeDefinitions=table["AttributeDefinitions"],
         KeySchema=table["KeySchema"],
+        **streams,
     )
     client.get_waiter("table_exists").wait(TableName=table_name)
     client.update_time_to_live(
         TableName=table_name,
         TimeToLiveSpecification=table["TimeToLiveSpecification"],
     )
-    print(f"table {table_name} created (TTL on {table['TimeToLiveSpecification']['AttributeName']})")
+    stream_note = f", stream {stream['StreamViewType']}" if stream else ""
+    print(f"table {table_name} created (TTL on {table['TimeToLiveSpecification']['AttributeName']}{stream_note})")
 
 
 if __name__ == "__main__":

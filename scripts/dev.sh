@@ -13,11 +13,17 @@ mkdir -p "$CARGO_TARGET_DIR/local"
 start_dynamodb "$CARGO_TARGET_DIR/local/dynamodb.log"
 echo "building the functions…"
 start_api /dev/stdout
+# Security events to EventBridge: Lambda's stream trigger stood in for by a pump that
+# invokes the real publish-events binary (one "published" log line per event).
+"$VENV/bin/python" scripts/stream_pump.py &
+STACK_PIDS+=($!)
 
 cat <<MSG
 
 Flashback device & session API on http://127.0.0.1:${API_PORT}
 DynamoDB (moto) on http://127.0.0.1:${DYNAMODB_PORT}, table ${TABLE_NAME}
+Security events published to moto's EventBridge (default bus, source
+flashback.device-sessions): one "published" log line each.
 
 A local token (HS256 with JWT_SECRET, or the documented local default; iss
 ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):

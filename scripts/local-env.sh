@@ -4,6 +4,8 @@ export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export API_PORT="${API_PORT:-9000}"
 export TABLE_NAME="${TABLE_NAME:-flashback-sessions-local}"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:${DYNAMODB_PORT}"
+# moto serves EventBridge (and the stream, SQS) on the same port: publish-events puts there.
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:${DYNAMODB_PORT}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"

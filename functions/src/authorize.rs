@@ -67,23 +67,7 @@ pub async fn handle(app: &App, event: Value, deadline: Option<SystemTime>) -> Va
         tracing::error!(?keys, "not an authorizer event of a known shape: denied");
         return unknown_shape_deny();
     };
-    let decided = decide(app, header);
-    let decided = match deadline {
-        Some(deadline) => {
-            let left = deadline
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .saturating_sub(DEADLINE_MARGIN);
-            tokio::time::timeout(left, decided)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::Unavailable(
-                        "the invocation's deadline is near".into(),
-                    ))
-                })
-        }
-        None => decided.await,
-    };
+    let decided = decide(app, header, deadline).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     match decided {
         Ok(allowed) => {
@@ -92,11 +76,7 @@ pub async fn handle(app: &App, event: Value, deadline: Option<SystemTime>) -> Va
         }
         Err(error) => {
             let reason = match error {
-                Error::Unavailable(_) | Error::Internal(_) | Error::Conflict(_) => {
-                    tracing::error!(%error, code = error.code(), latency_ms, "failed closed: denied");
-                    UNAVAILABLE
-                }
-                _ => {
+                Error::Unauthorized(_) => {
                     tracing::info!(
                         decision = "deny",
                         code = error.code(),
@@ -105,6 +85,12 @@ pub async fn handle(app: &App, event: Value, deadline: Option<SystemTime>) -> Va
                         "refused"
                     );
                     DENIED
+                }
+                // DynamoDB unreachable, slow or throttling, no published keys, the
+                // deadline near: fail closed, with the cause (never the token).
+                _ => {
+                    tracing::error!(%error, code = error.code(), latency_ms, "failed closed: denied");
+                    UNAVAILABLE
                 }
             };
             let context = Map::from_iter([("reason".to_string(), json!(reason))]);
@@ -121,10 +107,18 @@ struct Allowed {
 
 /// The token verified, the session read (one strongly consistent Query) and guarded,
 /// and, with `AUTHORIZER_ACTIVITY_SECONDS`, its activity recorded.
-async fn decide(app: &App, header: Result<Option<&str>, Error>) -> Result<Allowed, Error> {
-    let identity = app.config.verifier.authenticate_header(header?).await?;
-    tracing::Span::current().record("user", identity.user_id.as_str());
-    let account = app.store.account(&identity.user_id).await?;
+async fn decide(
+    app: &App,
+    header: Result<Option<&str>, Error>,
+    deadline: Option<SystemTime>,
+) -> Result<Allowed, Error> {
+    let read = async {
+        let identity = app.config.verifier.authenticate_header(header?).await?;
+        tracing::Span::current().record("user", identity.user_id.as_str());
+        let account = app.store.account(&identity.user_id).await?;
+        Ok((identity, account))
+    };
+    let (identity, account) = before(deadline, read).await?;
     let now = app.now();
     let session = account.guard(&identity, now)?;
     let trust = account
@@ -136,41 +130,56 @@ async fn decide(app: &App, header: Result<Option<&str>, Error>) -> Result<Allowe
     let mut expires_at = session.lifetime.expires_at.min(absolute);
     let every = app.config.authorizer_activity;
     if every > 0 {
-        let touched = app
+        let idle = app.config.idle_timeout;
+        let touch = app
             .store
-            .touch(
-                &identity.user_id,
-                session,
-                now,
-                app.config.idle_timeout,
-                every,
-            )
-            .await;
-        match touched {
+            .touch(&identity.user_id, session, now, idle, every);
+        match before(deadline, touch).await {
             Ok(Some(slid)) => expires_at = slid,
             // Slid within the interval already, or ended since the read: the guard
             // decided this call; the next one reads the ending.
             Ok(None) => {}
-            // The session was read alive: a lost activity record only shortens its
-            // life, so the call is still allowed.
+            // The session was read alive: a lost activity record (a fault, or the
+            // deadline near) only shortens its life, so the call is still allowed.
             Err(error) => tracing::warn!(%error, "activity not recorded"),
         }
     }
-    let context = json!({
-        "userId": identity.user_id.as_str(),
-        "sessionId": identity.session_id.as_str(),
-        "deviceId": session.device_id.as_str(),
-        "trustLevel": trust,
-        "isTrusted": trust == TrustLevel::High,
-        "expiresAt": rfc3339(expires_at),
-        "absoluteExpiresAt": rfc3339(absolute),
-    });
-    let Value::Object(context) = context else {
-        unreachable!("a JSON object literal")
-    };
+    let context = [
+        ("userId", json!(identity.user_id.as_str())),
+        ("sessionId", json!(identity.session_id.as_str())),
+        ("deviceId", json!(session.device_id.as_str())),
+        ("trustLevel", json!(trust)),
+        ("isTrusted", json!(trust == TrustLevel::High)),
+        ("expiresAt", json!(rfc3339(expires_at))),
+        ("absoluteExpiresAt", json!(rfc3339(absolute))),
+    ];
     Ok(Allowed {
         principal: identity.user_id.as_str().to_string(),
-        context,
+        context: context
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+    })
+}
+
+/// `work`, given up [`DEADLINE_MARGIN`] before the invocation's deadline (503-like:
+/// `Unavailable`), so the answer is ours and not Lambda's timeout, which API Gateway
+/// would turn into a 500.
+async fn before<T>(
+    deadline: Option<SystemTime>,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(deadline) = deadline else {
+        return work.await;
+    };
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(DEADLINE_MARGIN);
+    tokio::time::timeout(left, work).await.unwrap_or_else(|_| {
+        Err(Error::Unavailable(
+            "the invocation's deadline is near".into(),
+        ))
     })
 }
 

@@ -1,17 +1,33 @@
-//! `GET /devices` — the caller's devices.
+//! `GET /devices[?limit=&cursor=]` — the caller's devices. With `limit` (1–100) or
+//! `cursor`, one page of them and `nextCursor` while more remain; without, all of
+//! them, as the published client reads them.
 
+use shared::domain::DeviceId;
+use shared::input;
 use shared::views::DeviceView;
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to retrieve devices";
 
+const DEFAULT_LIMIT: usize = 20;
+
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let caller = app.caller(app.authenticate(&request).await?).await?;
+    let identity = app.authenticate(&request).await?;
+    let page = input::optional_page(&request, DEFAULT_LIMIT, |k| DeviceId::parse(k).is_ok())?;
+    let caller = app.caller(identity).await?;
     let devices: Vec<DeviceView> = caller
         .account
         .devices
         .iter()
         .map(|device| caller.device_view(device))
         .collect();
-    Ok(Reply::ok(&devices).with("devices", &devices))
+    Ok(match page {
+        None => Reply::ok(&devices).with("devices", &devices),
+        Some(page) => {
+            let (devices, next_cursor) = page.of(devices, |d| d.id.as_str());
+            Reply::ok(&devices)
+                .with("devices", &devices)
+                .with("nextCursor", next_cursor)
+        }
+    })
 }

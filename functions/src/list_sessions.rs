@@ -1,16 +1,32 @@
-//! `GET /sessions` — the caller's active sessions across devices.
+//! `GET /sessions[?limit=&cursor=]` — the caller's active sessions across devices.
+//! With `limit` (1–100) or `cursor`, one page and `nextCursor` while more remain;
+//! without, all of them, as the published client reads them.
 
+use shared::domain::SessionId;
+use shared::input;
 use shared::views::SessionView;
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to retrieve sessions";
 
+const DEFAULT_LIMIT: usize = 20;
+
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let caller = app.caller(app.authenticate(&request).await?).await?;
+    let identity = app.authenticate(&request).await?;
+    let page = input::optional_page(&request, DEFAULT_LIMIT, |k| SessionId::parse(k).is_ok())?;
+    let caller = app.caller(identity).await?;
     let sessions: Vec<SessionView> = caller
         .account
         .alive_sessions(caller.now, None)
         .map(|session| caller.session_view(session))
         .collect();
-    Ok(Reply::ok(&sessions).with("sessions", &sessions))
+    Ok(match page {
+        None => Reply::ok(&sessions).with("sessions", &sessions),
+        Some(page) => {
+            let (sessions, next_cursor) = page.of(sessions, |s| s.id.as_str());
+            Reply::ok(&sessions)
+                .with("sessions", &sessions)
+                .with("nextCursor", next_cursor)
+        }
+    })
 }

@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
@@ -367,7 +368,11 @@ impl Bus for aws_sdk_eventbridge::Client {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| match e.code() {
+                // The service's answer: its code and message, not the raw response.
+                Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
+                None => aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string(),
+            })?;
         if output.failed_entry_count() > 0 {
             tracing::warn!(
                 failed = output.failed_entry_count(),

@@ -34,6 +34,10 @@ pub struct Config {
     /// Seconds a security event is kept (`SECURITY_EVENT_RETENTION_DAYS`, 90 by
     /// default), then removed by TTL.
     pub event_retention: i64,
+    /// The most sessions one user may have alive at once
+    /// (`MAX_ACTIVE_SESSIONS_PER_USER`, 50 by default), and what a sign-in past it does.
+    pub max_sessions: usize,
+    pub session_limit: SessionLimit,
     /// With `STEP_UP_MAX_AGE_SECONDS` set, revoke-all, untrust and delete need a token
     /// whose `auth_time` is at most this old (RFC 9470). Off by default: the published
     /// client cannot step up.
@@ -42,6 +46,16 @@ pub struct Config {
     /// per this many seconds per session (`AUTHORIZER_ACTIVITY_SECONDS`); 0, the
     /// default, never.
     pub authorizer_activity: i64,
+}
+
+/// What a sign-in does when the user already holds the most active sessions allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLimit {
+    /// End the session least recently active (`evict`, the default): a new sign-in
+    /// always works, and the session nobody used for longest goes.
+    EvictLeastRecentlyActive,
+    /// Refuse the sign-in: 409 `SESSION_LIMIT_REACHED` (`refuse`).
+    Refuse,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +83,27 @@ impl Config {
             }
         };
         let idle_timeout = seconds("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)?;
+        let max_sessions = match get("MAX_ACTIVE_SESSIONS_PER_USER") {
+            None => 50,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "MAX_ACTIVE_SESSIONS_PER_USER must be a whole number from 1 to 100000, got {raw:?}"
+                    ))
+                })?,
+        };
+        let session_limit = match get("SESSION_LIMIT_POLICY").as_deref() {
+            None | Some("evict") => SessionLimit::EvictLeastRecentlyActive,
+            Some("refuse") => SessionLimit::Refuse,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "SESSION_LIMIT_POLICY must be evict or refuse, got {other:?}"
+                )));
+            }
+        };
         let step_up_max_age = match get("STEP_UP_MAX_AGE_SECONDS") {
             Some(_) => Some(seconds("STEP_UP_MAX_AGE_SECONDS", 0)?),
             None => None,
@@ -174,6 +209,8 @@ impl Config {
             writes_per_minute,
             sign_ins_per_minute,
             event_retention,
+            max_sessions,
+            session_limit,
             step_up_max_age,
             authorizer_activity,
             cors_origins: get("CORS_ALLOWED_ORIGINS")

@@ -40,6 +40,9 @@ pub enum Error {
     SessionNotFoundOrExpired,
     #[error("{0}")]
     Conflict(&'static str),
+    /// The user holds the most active sessions allowed, and the policy refuses more.
+    #[error("Too many active sessions: sign out of one first")]
+    SessionLimitReached,
     /// The user's write budget for this minute is spent.
     #[error("Too many requests, retry later")]
     RateLimited { retry_after: u64 },
@@ -81,7 +84,7 @@ impl Error {
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RouteNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::SessionLimitReached => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -107,6 +110,7 @@ impl Error {
             Error::RouteNotFound => "ROUTE_NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::Conflict(_) => "CONFLICT",
+            Error::SessionLimitReached => "SESSION_LIMIT_REACHED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

@@ -95,6 +95,39 @@ pub fn page(
     Ok(Page { limit, after })
 }
 
+/// `limit` and `cursor` when the request gives either, else `None`: a list asked for
+/// without them is answered whole, exactly as before pagination.
+pub fn optional_page(
+    request: &Request,
+    default_limit: usize,
+    valid_key: impl Fn(&str) -> bool,
+) -> Result<Option<Page>, Error> {
+    let query = request.query_string_parameters_ref();
+    let asked = query.is_some_and(|q| q.first("limit").is_some() || q.first("cursor").is_some());
+    if asked {
+        page(request, default_limit, valid_key).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+impl Page {
+    /// This page of `items` (sorted by `key`), and the cursor of the next when more
+    /// remain.
+    pub fn of<T>(&self, items: Vec<T>, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
+        let mut rest: Vec<T> = items
+            .into_iter()
+            .filter(|item| self.after.as_deref().is_none_or(|after| key(item) > after))
+            .collect();
+        let more = rest.len() > self.limit;
+        rest.truncate(self.limit);
+        let next = more
+            .then(|| rest.last().map(|last| cursor(key(last))))
+            .flatten();
+        (rest, next)
+    }
+}
+
 /// The cursor that continues after `key`.
 pub fn cursor(key: &str) -> String {
     hex::encode(key)

@@ -14,6 +14,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Binaries that run as Lambda functions but serve no route, declared here so that a
+# binary nobody routed is still caught. Each is a function of the template without
+# an HttpApi event; its events/ files, `<binary>-*.json`, are not route events.
+NON_ROUTE_BINARIES = {"authorize"}
+
 
 class CloudFormationLoader(yaml.SafeLoader):
     pass
@@ -30,7 +35,7 @@ def template_routes(root):
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         binary = resource["Metadata"]["BuildProperties"]["Binary"]
-        for event in resource["Properties"]["Events"].values():
+        for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "HttpApi":
                 props = event["Properties"]
                 routes[(props["Method"].upper(), props["Path"])] = binary
@@ -58,6 +63,8 @@ def router_routes(root):
 def event_routes(root):
     routes = set()
     for path in (root / "events").glob("*.json"):
+        if any(path.stem.startswith(f"{binary}-") for binary in NON_ROUTE_BINARIES):
+            continue
         event = json.loads(path.read_text())
         if event["routeKey"] == "$default":
             routes.add(DEFAULT_ROUTE)
@@ -89,6 +96,16 @@ def binaries(root):
     return {p.stem for p in (root / "functions" / "src" / "bin").glob("*.rs")}
 
 
+def template_binaries(root):
+    """Every function's binary in template.yaml, routed or not."""
+    template = yaml.load((root / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    return {
+        resource["Metadata"]["BuildProperties"]["Binary"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
 def mismatches(root):
     """Every way the five lists disagree with the template, as readable lines."""
     template = template_routes(root)
@@ -105,7 +122,14 @@ def mismatches(root):
     served = set(template) - {DEFAULT_ROUTE}
     compare("openapi.yaml", openapi_routes(root), served)
     compare("shared/src/routes.rs", route_not_found_list(root), served)
-    compare("functions/src/bin", binaries(root), set(template.values()))
+    compare("functions/src/bin", binaries(root) - NON_ROUTE_BINARIES, set(template.values()))
+    for binary in sorted(NON_ROUTE_BINARIES):
+        if binary not in binaries(root):
+            found.append(f"functions/src/bin lacks {binary} (a non-route binary)")
+        if binary not in template_binaries(root):
+            found.append(f"template.yaml lacks a function for {binary} (a non-route binary)")
+        if binary in template.values():
+            found.append(f"template.yaml routes {binary}, declared a non-route binary")
     return found
 
 
@@ -174,3 +198,15 @@ def test_a_route_only_in_the_catch_all_list_is_caught(copy):
     routes = copy / "shared" / "src" / "routes.rs"
     routes.write_text(routes.read_text().replace('    ("GET", "/devices"),\n', '    ("GET", "/devices"),\n    ("GET", "/devices/export"),\n'))
     assert mismatches(copy) == ["shared/src/routes.rs has ('GET', '/devices/export'), template.yaml does not"]
+
+
+def test_a_non_route_binary_stays_out_of_the_routes(copy):
+    (copy / "functions" / "src" / "bin" / "authorize.rs").unlink()
+    template = copy / "template.yaml"
+    text = template.read_text().replace("Binary: authorize\n", "Binary: list-devices\n")
+    assert text != template.read_text()
+    template.write_text(text)
+    assert mismatches(copy) == [
+        "functions/src/bin lacks authorize (a non-route binary)",
+        "template.yaml lacks a function for authorize (a non-route binary)",
+    ]

@@ -257,7 +257,7 @@ async fn a_revoked_session_is_denied_on_the_very_next_call() {
 async fn an_expired_session_is_denied_idle_or_absolute() {
     let t = TestApp::new().await;
     t.sign_in("laptop").await;
-    t.sign_in_other("capped", "laptop").await;
+    t.sign_in_other("capped", "tablet").await;
     t.set_session(&t.session, &[("expiresAt", n(now() - 5))])
         .await;
     t.set_session("capped", &[("absoluteExpiresAt", n(now() - 5))])

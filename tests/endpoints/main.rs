@@ -5,6 +5,7 @@
 mod auth;
 mod authorizer;
 mod conflicts;
+mod control;
 mod devices;
 mod events;
 mod faults;

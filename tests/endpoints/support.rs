@@ -32,6 +32,7 @@ pub enum Route {
     SessionHeartbeat,
     DeviceHeartbeat,
     RegisterSession,
+    RenameDevice,
     CurrentSession,
     SecurityEvents,
     /// The IAM-authorized service routes: all of a user's sessions, or one device's.
@@ -43,7 +44,7 @@ pub enum Route {
 
 impl Route {
     /// Every route a signed-in caller uses (not the catch-all).
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 14] = [
         Route::ListDevices,
         Route::GetDevice,
         Route::TrustDevice,
@@ -55,6 +56,7 @@ impl Route {
         Route::SessionHeartbeat,
         Route::DeviceHeartbeat,
         Route::RegisterSession,
+        Route::RenameDevice,
         Route::CurrentSession,
         Route::SecurityEvents,
     ];
@@ -75,6 +77,7 @@ impl Route {
             Route::SessionHeartbeat => "session-heartbeat",
             Route::DeviceHeartbeat => "device-heartbeat",
             Route::RegisterSession => "register-session",
+            Route::RenameDevice => "rename-device",
             Route::CurrentSession => "get-current-session",
             Route::SecurityEvents => "list-security-events",
             Route::AdminRevokeUser => "admin-revoke-sessions",
@@ -91,6 +94,7 @@ impl Route {
                 | Route::UntrustDevice
                 | Route::DeleteDevice
                 | Route::DeviceHeartbeat
+                | Route::RenameDevice
                 | Route::AdminRevokeDevice
         )
     }
@@ -123,6 +127,7 @@ impl Route {
             Route::RevokeAllSessions => call!(revoke_all_sessions),
             Route::SessionHeartbeat | Route::DeviceHeartbeat => call!(session_heartbeat),
             Route::RegisterSession => call!(register_session),
+            Route::RenameDevice => call!(rename_device),
             Route::CurrentSession => call!(get_current_session),
             Route::SecurityEvents => call!(list_security_events),
             Route::AdminRevokeUser | Route::AdminRevokeDevice => call!(admin_revoke_sessions),
@@ -234,7 +239,10 @@ impl TestApp {
             // none is required); the scope checks have their own tests.
             None if name == "JWT_ISSUER" || name == "JWT_AUDIENCE" => None,
             // Tests sign in hundreds of sessions per user; the limit has its own test.
-            None if name.starts_with("RATE_LIMIT_") => Some("100000".into()),
+            // …and hold hundreds at once; the cap has its own tests.
+            None if name.starts_with("RATE_LIMIT_") || name == "MAX_ACTIVE_SESSIONS_PER_USER" => {
+                Some("100000".into())
+            }
             None => std::env::var(name).ok(),
         })
         .expect("test configuration; run the tests with `make test`");

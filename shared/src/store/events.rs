@@ -57,6 +57,8 @@ pub enum EventType {
     DeviceRemoved,
     /// One session ended by its user (signing out, or from another session).
     SessionRevoked,
+    /// A session ended to make room for a sign-in under the per-user cap.
+    SessionEvicted,
     /// Every session ended by the user (revoke-all).
     AllSessionsRevoked,
     /// Sessions ended by a platform service (`/admin/…`).
@@ -76,6 +78,7 @@ impl EventType {
             EventType::DeviceUntrusted => "DEVICE_UNTRUSTED",
             EventType::DeviceRemoved => "DEVICE_REMOVED",
             EventType::SessionRevoked => "SESSION_REVOKED",
+            EventType::SessionEvicted => "SESSION_EVICTED",
             EventType::AllSessionsRevoked => "ALL_SESSIONS_REVOKED",
             EventType::AdminSessionsRevoked => "ADMIN_SESSIONS_REVOKED",
             EventType::SessionExpired => "SESSION_EXPIRED",
@@ -91,6 +94,7 @@ impl EventType {
             EventType::DeviceUntrusted,
             EventType::DeviceRemoved,
             EventType::SessionRevoked,
+            EventType::SessionEvicted,
             EventType::AllSessionsRevoked,
             EventType::AdminSessionsRevoked,
             EventType::SessionExpired,

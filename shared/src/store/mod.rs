@@ -50,7 +50,8 @@ mod writes;
 pub use account::{Account, Device, Session};
 pub use cascades::{Cascaded, DeviceChange};
 pub use codec::{fingerprint_digest, fingerprint_hash};
-pub use transact::{CONFLICT_ATTEMPTS, fault};
+pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
+pub use writes::SignInWrite;
 
 use codec::s;
 

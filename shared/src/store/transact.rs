@@ -165,7 +165,7 @@ where
 
 /// The pause after try `tries`: between half and all of 20 ms × 2^(tries - 1), at
 /// random, so writers that met do not meet again.
-async fn conflict_pause(tries: u32) {
+pub async fn conflict_pause(tries: u32) {
     let ceiling = CONFLICT_PAUSE * 2u32.pow(tries - 1);
     let pause = ceiling / 2 + ceiling.mul_f64(fastrand::f64()) / 2;
     tokio::time::sleep(pause).await;

@@ -31,29 +31,47 @@ enum Budget<'a> {
     Session(&'a SessionId),
 }
 
+/// A sign-in to write: the session, its device, its event, the sessions it evicts
+/// (each with its event) and the account's sign-in count it was decided on.
+#[derive(Debug)]
+pub struct SignInWrite<'a> {
+    pub session: &'a Session,
+    pub device: &'a Device,
+    pub device_is_new: bool,
+    pub event: &'a SecurityEvent,
+    pub evicted: Vec<(&'a SessionId, SecurityEvent)>,
+    pub sign_ins: i64,
+}
+
 impl Store {
     /// Binds a new session to a device: creates the session and its used-id marker
     /// (an id used before is refused: 401), and creates the device (and its fingerprint
-    /// entry, so one fingerprint is one device) or refreshes its descriptor, and counts
-    /// the sign-in on the account item (which any cascade in flight checks). `Ok(false)`
-    /// when a concurrent registration or a removal of the device got there first: read
-    /// again and retry.
+    /// entry, so one fingerprint is one device) or refreshes its descriptor, ends the
+    /// sessions it evicts, and counts the sign-in on the account item — conditioned on
+    /// the count it read, so two sign-ins never both decide on one view of the account
+    /// (the cap on active sessions holds however they interleave), and any cascade in
+    /// flight sees it. `Ok(false)` when another sign-in, a removal of the device or a
+    /// rename got there first: read again and retry.
     pub async fn register(
         &self,
         user: &UserId,
-        session: &Session,
-        device: &Device,
-        device_is_new: bool,
-        event: &SecurityEvent,
+        write: &SignInWrite<'_>,
         now: Epoch,
     ) -> Result<bool, Error> {
+        let (session, device, event) = (write.session, write.device, write.event);
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user, ACCOUNT.into())))
-            .update_expression("ADD signIns :one")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(build_fault)?;
+            .update_expression("ADD signIns :one");
+        let count = match write.sign_ins {
+            0 => count.condition_expression("attribute_not_exists(signIns)"),
+            seen => count
+                .condition_expression("signIns = :seen")
+                .expression_attribute_values(":seen", n(seen)),
+        }
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(build_fault)?;
         let mut actions = vec![
             self.rate_limit(user, Budget::SignIns, now)?,
             (
@@ -69,7 +87,12 @@ impl Store {
             ),
             (self.event_action(event)?, Role::Other),
         ];
-        if device_is_new {
+        for (id, eviction) in &write.evicted {
+            let revoke = self.revoke_condition(user, id, EndReason::Evicted, now, ALIVE)?;
+            actions.push((revoke, Role::Other));
+            actions.push((self.event_action(eviction)?, Role::Other));
+        }
+        if write.device_is_new {
             let mut fingerprint = key(user, format!("FP#{}", device.fingerprint_hash));
             fingerprint.insert("deviceId".into(), s(device.id.as_str()));
             for item in [device_item(user, device), fingerprint] {
@@ -83,7 +106,7 @@ impl Store {
                 true => ("", ""),
                 false => (
                     "deviceName = :name, ",
-                    " AND attribute_not_exists(nameChosen)",
+                    " AND (attribute_not_exists(nameChosen) OR nameChosen = :unchosen)",
                 ),
             };
             let mut update = Update::builder()
@@ -103,7 +126,9 @@ impl Store {
                 .expression_attribute_values(":city", optional(&device.city))
                 .expression_attribute_values(":now", n(device.last_seen));
             if !device.name_chosen {
-                update = update.expression_attribute_values(":name", s(&device.name));
+                update = update
+                    .expression_attribute_values(":name", s(&device.name))
+                    .expression_attribute_values(":unchosen", AttributeValue::Bool(false));
             }
             let update = update.build().map_err(build_fault)?;
             actions.push((
