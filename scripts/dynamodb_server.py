@@ -21,6 +21,7 @@ request, so race tests can tell what committed before what.
 """
 
 import copy
+from collections import defaultdict
 import io
 import json
 import signal
@@ -108,28 +109,66 @@ def answer(start_response, status, body):
 
 class SnapshotOncePerTransaction:
     """Stands in for the `copy` module inside moto's DynamoDB models: during a
-    transaction, every deep copy of one table is the same snapshot."""
+    transaction, the snapshot of a table copies only the partitions the transaction
+    touches (the others cannot change during it) and shares the rest, once per table.
+    The table's stream is shared too, and cut back to its length before the
+    transaction when it is cancelled: a cancelled write leaves no stream record, as on
+    DynamoDB. (moto deep-copied the whole table, stream included, for every action:
+    the cost grew with everything every test had ever written.)"""
 
     def __init__(self):
         self.snapshots = None
+        self.touched = {}
 
     def deepcopy(self, obj, memo=None):
         if self.snapshots is None or not isinstance(obj, models.Table):
             return copy.deepcopy(obj, memo)
         if id(obj) not in self.snapshots:
-            self.snapshots[id(obj)] = copy.deepcopy(obj)
+            self.snapshots[id(obj)] = self.snapshot(obj)
         return self.snapshots[id(obj)]
+
+    def snapshot(self, table):
+        touched = self.touched.get(table.name, set())
+        snapshot = copy.copy(table)
+        snapshot.items = defaultdict(dict)
+        for hash_key, partition in table.items.items():
+            snapshot.items[hash_key] = (
+                copy.deepcopy(partition) if partition_key(hash_key) in touched else partition
+            )
+        return snapshot
 
     def wrap(self, transact_write_items):
         def wrapped(backend, transact_items):
             # Requests are serialized (OneAtATime), so one transaction runs at a time.
             self.snapshots = {}
+            self.touched = {}
+            for item in transact_items:
+                _, op = next(iter(item.items()))
+                key = op.get("Key") or op.get("Item") or {}
+                table = backend.tables.get(op.get("TableName"))
+                if table is not None and table.hash_key_attr in key:
+                    value = key[table.hash_key_attr]
+                    self.touched.setdefault(table.name, set()).add(json.dumps(value, sort_keys=True))
+            streams = {
+                name: len(table.stream_shard.items)
+                for name, table in backend.tables.items()
+                if table.stream_shard is not None
+            }
             try:
                 return transact_write_items(backend, transact_items)
+            except Exception:
+                for name, length in streams.items():
+                    del backend.tables[name].stream_shard.items[length:]
+                raise
             finally:
                 self.snapshots = None
 
         return wrapped
+
+
+def partition_key(hash_key):
+    """A partition's key as the transaction names it ({"S": "USER#…"}), comparable."""
+    return json.dumps(hash_key.to_json(), sort_keys=True)
 
 
 def snapshot_once_per_transaction() -> None:

@@ -10,9 +10,9 @@ async fn unexpected_methods_are_405_with_allow() {
     let cases = [
         ("PUT", "/devices", "GET"),
         (
-            "PATCH",
+            "PUT",
             "/devices/3f1c2a9e-8d4b-4c61-9a2f-6b7e5d4c3b2a",
-            "DELETE, GET",
+            "DELETE, GET, PATCH",
         ),
         ("GET", "/devices/trust", "POST"),
         ("DELETE", "/sessions", "GET, POST"),
