@@ -56,7 +56,13 @@ mod tests {
     fn known_paths_say_which_methods_they_take() {
         assert_eq!(allowed_methods("/devices"), ["GET"]);
         assert_eq!(allowed_methods("/devices/"), ["GET"]);
-        assert_eq!(allowed_methods("/devices/abc"), ["DELETE", "GET"]);
+        assert_eq!(allowed_methods("/devices/abc"), ["DELETE", "GET", "PATCH"]);
+        assert_eq!(allowed_methods("/sessions/current"), ["GET"]);
+        assert_eq!(allowed_methods("/admin/users/u1/revoke-sessions"), ["POST"]);
+        assert_eq!(
+            allowed_methods("/admin/users/u1/devices/d1/revoke-sessions"),
+            ["POST"]
+        );
         assert_eq!(allowed_methods("/devices/trust"), ["POST"]);
         assert_eq!(allowed_methods("/sessions"), ["GET", "POST"]);
         assert_eq!(allowed_methods("/sessions/revoke-all"), ["POST"]);

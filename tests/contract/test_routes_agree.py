@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Binaries that run as Lambda functions but serve no route, declared here so that a
 # binary nobody routed is still caught. Each is a function of the template without
 # an HttpApi event; its events/ files, `<binary>-*.json`, are not route events.
-NON_ROUTE_BINARIES = {"authorize"}
+NON_ROUTE_BINARIES = {"authorize", "publish-events"}
 
 
 class CloudFormationLoader(yaml.SafeLoader):
