@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::AlgorithmParameters;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
@@ -184,7 +184,7 @@ impl Verifier {
             KeyMaterial::PublicKeyPem(pem) => {
                 vec![VerificationKey::any(pem_key(&pem, &algorithms)?)]
             }
-            KeyMaterial::Jwks(document) => jwks_keys(&document, "JWT_JWKS")?,
+            KeyMaterial::Jwks(document) => jwks_keys(&document, "JWT_JWKS", &algorithms)?,
             // Fetched at cold start (`refresh`), before the first request.
             KeyMaterial::JwksUrl(_) => Vec::new(),
         };
@@ -243,7 +243,8 @@ impl Verifier {
     /// that do not get a `Request` (the Lambda authorizer's events).
     pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Identity, Error> {
         let token = bearer(header)?;
-        if self.remote.is_some() && self.needs_new_keys(token) {
+        let stale = self.remote.as_ref().is_some_and(|remote| remote.is_stale());
+        if self.remote.is_some() && (stale || self.needs_new_keys(token)) {
             self.refresh().await?;
         }
         self.verify(token)
@@ -257,8 +258,10 @@ impl Verifier {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
+        let algorithms: Vec<Algorithm> = self.validations.iter().map(|v| v.algorithms[0]).collect();
         let fetched = remote.fetch_if_due().await.map(|document| {
-            document.and_then(|document| jwks_keys(&document, "the JWKS at JWT_JWKS_URL"))
+            document
+                .and_then(|document| jwks_keys(&document, "the JWKS at JWT_JWKS_URL", &algorithms))
         });
         match fetched {
             Some(Ok(keys)) => {
@@ -353,35 +356,86 @@ fn user_claim(value: &Value) -> Option<String> {
     }
 }
 
-/// The public keys of a JWKS document; `source` names it in errors.
-fn jwks_keys(document: &str, source: &str) -> Result<Vec<VerificationKey>, String> {
-    let set: JwkSet = serde_json::from_str(document)
+/// The signature keys of a JWKS document that fit the pinned `algorithms`; every
+/// other key — another key type, `use: "enc"`, `key_ops` without `verify`, an `alg`
+/// not pinned, a symmetric key (it would let anyone holding the public document forge
+/// tokens), anything unparseable — is skipped with one log line, so one odd key in a
+/// provider's set never stops the others from verifying. Only a set with no usable
+/// key at all is refused.
+fn jwks_keys(
+    document: &str,
+    source: &str,
+    algorithms: &[Algorithm],
+) -> Result<Vec<VerificationKey>, String> {
+    let set: Value = serde_json::from_str(document)
         .map_err(|e| format!("{source} is not a JWKS document: {e}"))?;
-    let mut keys = Vec::with_capacity(set.keys.len());
-    for jwk in &set.keys {
-        // A symmetric key inside a JWKS would let anyone holding the public
-        // document forge tokens: only asymmetric keys are taken.
-        if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-            return Err(format!(
-                "{source} must hold public keys only (found kty \"oct\")"
-            ));
+    let listed = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("{source} is not a JWKS document: no \"keys\" array"))?;
+    let mut keys = Vec::with_capacity(listed.len());
+    for raw in listed {
+        let kid = raw.get("kid").and_then(Value::as_str).unwrap_or("(none)");
+        match usable_key(raw, algorithms) {
+            Ok(key) => keys.push(key),
+            Err(why) => tracing::warn!(source, kid, why, "published key skipped"),
         }
-        let key = DecodingKey::from_jwk(jwk)
-            .map_err(|e| format!("{source} holds an unusable key: {e}"))?;
-        let alg = jwk
-            .common
-            .key_algorithm
-            .and_then(|a| a.to_string().parse::<Algorithm>().ok());
-        keys.push(VerificationKey {
-            kid: jwk.common.key_id.clone(),
-            alg,
-            key,
-        });
     }
     if keys.is_empty() {
-        return Err(format!("{source} holds no keys"));
+        return Err(format!(
+            "{source} holds no key usable for {algorithms:?} (public signature keys only)"
+        ));
     }
     Ok(keys)
+}
+
+/// One JWK as a verification key, or why it is not one.
+fn usable_key(raw: &Value, algorithms: &[Algorithm]) -> Result<VerificationKey, &'static str> {
+    if raw.get("use").is_some_and(|u| u != "sig") {
+        return Err("not a signature key (use)");
+    }
+    if let Some(ops) = raw.get("key_ops").and_then(Value::as_array)
+        && !ops.iter().any(|op| op == "verify")
+    {
+        return Err("not a verification key (key_ops)");
+    }
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(raw.clone()).map_err(|_| "unparseable or unsupported key")?;
+    let family = |a: &Algorithm| match a {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => "RSA",
+        Algorithm::ES256 | Algorithm::ES384 => "EC",
+        Algorithm::EdDSA => "OKP",
+        _ => "oct",
+    };
+    let kty = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => "RSA",
+        AlgorithmParameters::EllipticCurve(_) => "EC",
+        AlgorithmParameters::OctetKeyPair(_) => "OKP",
+        AlgorithmParameters::OctetKey(_) => return Err("a symmetric key (kty oct)"),
+        _ => return Err("an unsupported key type"),
+    };
+    let alg = jwk
+        .common
+        .key_algorithm
+        .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+    let fits = match alg {
+        Some(alg) => algorithms.contains(&alg),
+        None => algorithms.iter().any(|a| family(a) == kty),
+    };
+    if !fits {
+        return Err("its type or alg is not among JWT_ALGORITHMS");
+    }
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| "unusable key material")?;
+    Ok(VerificationKey {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        key,
+    })
 }
 
 fn pem_key(pem: &str, algorithms: &[Algorithm]) -> Result<DecodingKey, String> {
@@ -591,6 +645,41 @@ mod tests {
     }
 
     #[test]
+    fn one_odd_key_in_a_set_is_skipped_and_the_others_verify() {
+        let private = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+        let mut good = Jwk::from_encoding_key(&private, Algorithm::RS256).unwrap();
+        good.common.key_id = Some("good".into());
+        let mut encryption = serde_json::to_value(&good).unwrap();
+        encryption["kid"] = json!("enc");
+        encryption["use"] = json!("enc");
+        let mut wrapping = serde_json::to_value(&good).unwrap();
+        wrapping["kid"] = json!("wrap");
+        wrapping["key_ops"] = json!(["wrapKey"]);
+        let ec_private = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
+        let mut ec = Jwk::from_encoding_key(&ec_private, Algorithm::ES256).unwrap();
+        ec.common.key_id = Some("ec-not-pinned".into());
+        let document = json!({ "keys": [
+            { "kty": "oct", "k": "c2VjcmV0", "kid": "symmetric" },
+            encryption,
+            wrapping,
+            ec,
+            { "kty": "XYZ", "kid": "unknown-type" },
+            { "kid": "garbage" },
+            good,
+        ] })
+        .to_string();
+        // RS256 only: the EC key does not fit either.
+        let v = verifier(KeyMaterial::Jwks(document), Some("RS256"));
+        assert_eq!(v.current_keys().len(), 1, "only the good key is held");
+        assert!(v.verify(&rs256(&claims(), Some("good"))).is_some());
+        assert!(
+            v.verify(&rs256(&claims(), None)).is_some(),
+            "no kid: tried on the usable keys"
+        );
+        assert!(v.verify(&rs256(&claims(), Some("enc"))).is_none());
+    }
+
+    #[test]
     fn jwks_keys_are_chosen_by_kid() {
         let private = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
         let mut jwk = Jwk::from_encoding_key(&private, Algorithm::RS256).unwrap();
@@ -625,7 +714,7 @@ mod tests {
             "sub".into(),
             "sid".into(),
         );
-        assert!(refused.unwrap_err().contains("public keys only"));
+        assert!(refused.unwrap_err().contains("no key usable"));
     }
 
     #[test]
