@@ -101,9 +101,8 @@ class Pump:
         self.invocations = []
 
     def _read(self, limit):
-        # A fresh iterator for every read: moto's table is replaced by its snapshot when
-        # a transaction is cancelled, and an older iterator would keep reading the old
-        # stream.
+        # The position is a sequence number, as Lambda keeps one per shard: every read
+        # starts from a fresh iterator after the last record done.
         if self.after is None:
             position = {"ShardIteratorType": "TRIM_HORIZON"}
         else:

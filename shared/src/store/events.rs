@@ -64,7 +64,7 @@ pub enum EventType {
     /// Sessions ended by a platform service (`/admin/…`).
     AdminSessionsRevoked,
     /// A session's item removed by DynamoDB's TTL after its absolute expiry: published
-    /// from the stream, late (TTL deletes within about two days), never stored.
+    /// from the stream, late (TTL deletes typically within a few days), never stored.
     SessionExpired,
 }
 
