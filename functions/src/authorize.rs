@@ -296,7 +296,7 @@ fn policy(allow: bool, resource: &str) -> Value {
 /// Runs the authorizer as a Lambda function (`src/bin/authorize.rs`): the cold start
 /// of every function here, then one [`handle`] per event.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    shared::app::init_logging();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -323,28 +323,6 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         Ok::<_, Infallible>(answer)
     }))
     .await
-}
-
-/// JSON lines, one level from `RUST_LOG` or Lambda's `AWS_LAMBDA_LOG_LEVEL`, as
-/// every function here logs (`shared::app`).
-fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .ok()
-        .and_then(|level| {
-            level
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(level)
-        .with_target(false)
-        .with_current_span(true)
-        .with_span_list(false)
-        .without_time()
-        .init();
 }
 
 #[cfg(test)]

@@ -467,7 +467,7 @@ fn left(deadline: SystemTime) -> Duration {
 
 /// Runs the consumer as a Lambda function (`src/bin/publish-events.rs`).
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    shared::app::init_logging();
     let bus_name = std::env::var("EVENT_BUS_NAME")
         .ok()
         .filter(|name| !name.is_empty())
@@ -482,28 +482,6 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
-}
-
-/// JSON lines, as every function logs (see `shared::app`): one level, from `RUST_LOG`
-/// or Lambda's `AWS_LAMBDA_LOG_LEVEL`.
-fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .ok()
-        .and_then(|level| {
-            level
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(level)
-        .with_target(false)
-        .with_current_span(true)
-        .with_span_list(false)
-        .without_time()
-        .init();
 }
 
 #[cfg(test)]

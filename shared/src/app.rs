@@ -373,7 +373,9 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
     }
 }
 
-fn init_logging() {
+/// JSON lines for CloudWatch, one level from `RUST_LOG` or Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`: every function logs this way, routes or not.
+pub fn init_logging() {
     // JSON lines for CloudWatch. One level for the whole binary, from RUST_LOG or
     // Lambda's AWS_LAMBDA_LOG_LEVEL (set by the template's LoggingConfig): a plain
     // level filter, not EnvFilter, whose regex engine costs binary size and cold start.
