@@ -25,7 +25,9 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint(user: str, session: str, ttl: int = 3600) -> str:
+def mint(user: str, session: str, ttl: int = 3600, auth_time: int | None = None) -> str:
+    """`auth_time` (when the user authenticated) is now unless given: a fresh sign-in,
+    as an identity provider's token says."""
     secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
     now = int(time.time())
     claims = {
@@ -34,6 +36,7 @@ def mint(user: str, session: str, ttl: int = 3600) -> str:
         "iss": os.environ.get("JWT_ISSUER") or LOCAL_JWT_ISSUER,
         "aud": os.environ.get("JWT_AUDIENCE") or LOCAL_JWT_AUDIENCE,
         "iat": now,
+        "auth_time": now if auth_time is None else auth_time,
         "exp": now + ttl,
     }
     header = {"alg": "HS256", "typ": "JWT"}

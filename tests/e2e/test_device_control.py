@@ -1,8 +1,10 @@
 """End-to-end: device control over HTTP through `cargo lambda watch` — naming a device,
-pages of devices and sessions, why a session ended, and when it will. (The session cap
-and step-up depend on the stack's configuration; their endpoint tests configure them:
-tests/endpoints/control.rs.)"""
+pages of devices and sessions, why a session ended and when it will, the session cap
+and step-up (`make test` runs the stack with MAX_ACTIVE_SESSIONS_PER_USER=4 and
+STEP_UP_MAX_AGE_SECONDS=600)."""
 
+import os
+import time
 import uuid
 
 from test_routes import call, mint
@@ -65,3 +67,37 @@ def test_rename_pages_reasons_and_expiries():
     types = [e["type"] for e in body["events"]]
     for expected in ["DEVICE_RENAMED", "SESSION_REVOKED", "DEVICE_REMOVED", "NEW_DEVICE_SIGN_IN"]:
         assert expected in types, types
+
+
+def test_the_cap_evicts_the_least_recently_active_session():
+    cap = int(os.environ.get("MAX_ACTIVE_SESSIONS_PER_USER", "4"))
+    user = f"e2e-cap-{uuid.uuid4().hex}"
+    tokens = [mint(user, f"s{i}") for i in range(cap + 1)]
+    for i, token in enumerate(tokens[:cap]):
+        status, body, _ = call("POST", "/sessions", token, {"fingerprint": f"fingerprint-cap-{i}"})
+        assert status == 201, body
+    time.sleep(1.1)
+    # Every session but the first is active again; the first is now the least recent.
+    for token in tokens[1:cap]:
+        status, body, _ = call("POST", f"/sessions/s{tokens.index(token)}/heartbeat", token)
+        assert status == 200, body
+    status, body, _ = call("POST", "/sessions", tokens[cap], {"fingerprint": "fingerprint-cap-new"})
+    assert status == 201, body
+    status, body, _ = call("GET", "/sessions", tokens[0])
+    assert status == 401 and body["reason"] == "EVICTED", body
+    status, body, _ = call("GET", "/sessions", tokens[cap])
+    assert status == 200 and len(body["sessions"]) == cap, body
+
+
+def test_destructive_routes_need_a_recent_sign_in():
+    user = f"e2e-step-up-{uuid.uuid4().hex}"
+    token = mint(user, "fresh")
+    status, body, _ = call("POST", "/sessions", token, {"fingerprint": "fingerprint-step-up"})
+    assert status == 201, body
+    stale = mint(user, "fresh", auth_time=int(time.time()) - 3600)
+    status, body, headers = call("POST", "/sessions/revoke-all", stale)
+    assert status == 401 and body["code"] == "STEP_UP_REQUIRED", body
+    challenge = {k.lower(): v for k, v in headers.items()}["www-authenticate"]
+    assert 'error="insufficient_user_authentication"' in challenge and "max_age=" in challenge
+    status, body, _ = call("POST", "/sessions/revoke-all?keepCurrent=true", token)
+    assert status == 200, body
