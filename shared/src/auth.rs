@@ -419,10 +419,16 @@ fn usable_key(raw: &Value, algorithms: &[Algorithm]) -> Result<VerificationKey, 
         AlgorithmParameters::OctetKey(_) => return Err("a symmetric key (kty oct)"),
         _ => return Err("an unsupported key type"),
     };
-    let alg = jwk
-        .common
-        .key_algorithm
-        .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+    // An `alg` that is no signature algorithm (`RSA-OAEP`, …) marks a key for
+    // something else: never taken for verifying.
+    let alg = match jwk.common.key_algorithm {
+        Some(a) => Some(
+            a.to_string()
+                .parse::<Algorithm>()
+                .map_err(|_| "its alg is not a signature algorithm")?,
+        ),
+        None => None,
+    };
     let fits = match alg {
         Some(alg) => algorithms.contains(&alg),
         None => algorithms.iter().any(|a| family(a) == kty),
@@ -652,6 +658,9 @@ mod tests {
         let mut encryption = serde_json::to_value(&good).unwrap();
         encryption["kid"] = json!("enc");
         encryption["use"] = json!("enc");
+        let mut oaep = serde_json::to_value(&good).unwrap();
+        oaep["kid"] = json!("oaep");
+        oaep["alg"] = json!("RSA-OAEP");
         let mut wrapping = serde_json::to_value(&good).unwrap();
         wrapping["kid"] = json!("wrap");
         wrapping["key_ops"] = json!(["wrapKey"]);
@@ -661,6 +670,7 @@ mod tests {
         let document = json!({ "keys": [
             { "kty": "oct", "k": "c2VjcmV0", "kid": "symmetric" },
             encryption,
+            oaep,
             wrapping,
             ec,
             { "kty": "XYZ", "kid": "unknown-type" },
