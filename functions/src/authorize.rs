@@ -25,7 +25,6 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Map, Value, json};
 use shared::App;
 use shared::app::DEADLINE_MARGIN;
-use shared::config::Config;
 use shared::domain::{TrustLevel, rfc3339, trust_level};
 use shared::error::{AuthFailure, Error};
 use tracing::Instrument;
@@ -296,20 +295,7 @@ fn policy(allow: bool, resource: &str) -> Value {
 /// Runs the authorizer as a Lambda function (`src/bin/authorize.rs`): the cold start
 /// of every function here, then one [`handle`] per event.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    shared::app::init_logging();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, "cold start failed");
-            std::process::exit(1);
-        }
-    };
-    let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
-    let app: &'static App = Box::leak(Box::new(App::new(config, client)));
-    let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
-    if let Err(error) = keys {
-        tracing::error!(%error, "cold start without keys: every call is denied until a fetch succeeds");
-    }
+    let app = App::cold_start().await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         // Lambda never hands out an invocation already past its deadline; a local
         // runtime may (cargo lambda sends a fixed one in 1970): then none.

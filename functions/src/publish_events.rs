@@ -42,10 +42,11 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::domain::{DeviceId, SessionId, UserId};
+use shared::domain::{EndReason, SessionStatus};
 use shared::store::events::{
     Actor, EVENTS, EventType, Origin, SecurityEvent, TargetType, event_from,
 };
+use shared::store::stored_session;
 use shared::views::SecurityEventView;
 
 /// The `source` of every event this service puts on the bus; rules select the
@@ -279,47 +280,25 @@ pub fn expired_session(
     item: &Item,
     stream_event_id: &str,
 ) -> Result<Option<SecurityEvent>, String> {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-    };
-    let number = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-    };
-    let user = text("PK")
-        .and_then(|pk| pk.strip_prefix(USER))
-        .and_then(UserId::parse)
-        .ok_or("a session item without its user")?;
-    let session = text("sessionId")
-        .or_else(|| text("SK").and_then(|sk| sk.strip_prefix(SESSION)))
-        .and_then(|id| SessionId::parse(id).ok())
-        .ok_or("a session item without a valid session id")?;
-    if text("status") != Some("ACTIVE") {
+    let (user, session) = stored_session(item).ok_or("not a readable session item")?;
+    if session.lifetime.status != SessionStatus::Active {
         return Ok(None);
     }
-    let (idle, absolute) = number("expiresAt")
-        .zip(number("absoluteExpiresAt"))
-        .ok_or("a session item without its expiries")?;
-    // Whichever expiry came first is when it ended.
-    let (ended, reason) = if idle < absolute {
-        (idle, "IDLE_TIMEOUT")
-    } else {
-        (absolute, "ABSOLUTE_TIMEOUT")
-    };
+    // It ended at whichever expiry came first, for the reason that expiry gives.
+    let lifetime = session.lifetime;
+    let ended = lifetime.expires_at.min(lifetime.absolute_expires_at);
+    let reason = lifetime
+        .ended(ended)
+        .map_or("ABSOLUTE_TIMEOUT", EndReason::as_str);
     let mut event = SecurityEvent::new(
         &user,
         EventType::SessionExpired,
         Actor::System("ttl".into()),
-        (TargetType::Session, session.as_str()),
+        (TargetType::Session, session.id.as_str()),
         Origin::default(),
     )
-    .because(reason);
-    if let Some(device) = text("deviceId").and_then(|id| DeviceId::parse(id).ok()) {
-        event = event.on_device(device.as_str());
-    }
+    .because(reason)
+    .on_device(session.device_id.as_str());
     event.id = expired_event_id(stream_event_id);
     event.at_millis = ended.saturating_mul(1000);
     Ok(Some(event))

@@ -263,31 +263,39 @@ pub struct Caller {
     pub now: Epoch,
 }
 
+impl App {
+    /// The cold start of every function here, route or not: logging, configuration,
+    /// the DynamoDB client, and — while Lambda gives init a full CPU, unbilled per
+    /// request — the DynamoDB connection opened and any published keys fetched.
+    pub async fn cold_start() -> &'static App {
+        init_logging();
+        let config = match Config::from_env() {
+            Ok(config) => config,
+            Err(error) => {
+                // One clear line, then no requests at all: a misconfigured function
+                // must not half-work.
+                tracing::error!(%error, "cold start failed");
+                std::process::exit(1);
+            }
+        };
+        // The App lives as long as the process; leaking it lets every request borrow it.
+        let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
+        let app: &'static App = Box::leak(Box::new(App::new(config, client)));
+        let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
+        if let Err(error) = keys {
+            tracing::error!(%error, "cold start without keys: every request is refused until a fetch succeeds");
+        }
+        app
+    }
+}
+
 /// Runs one endpoint as a Lambda function. `failure` is its documented 500 message.
 pub async fn serve<H, F>(failure: &'static str, handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(&'static App, Request) -> F,
     F: Future<Output = Result<Reply, Error>> + Send + 'static,
 {
-    init_logging();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            // One clear line, then no requests at all: a misconfigured function must
-            // not half-work.
-            tracing::error!(%error, "cold start failed");
-            std::process::exit(1);
-        }
-    };
-    // The App lives as long as the process; leaking it lets every request borrow it.
-    let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
-    let app: &'static App = Box::leak(Box::new(App::new(config, client)));
-    // Init runs with a full CPU and is not billed per request: open the DynamoDB
-    // connection and fetch any published keys now.
-    let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
-    if let Err(error) = keys {
-        tracing::error!(%error, "cold start without keys: requests answer 503 until a fetch succeeds");
-    }
+    let app = App::cold_start().await;
     lambda_http::run(service_fn(|request: Request| {
         let started = Instant::now();
         // One span per request; `App::authenticate` records the user in it. Never

@@ -10,6 +10,8 @@ use crate::domain::{
     DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
 };
 
+use crate::error::{AuthFailure, Error};
+
 use super::{Device, Item, Session, TTL_ATTRIBUTE};
 
 /// The fingerprint's key: a hash, so the key is fixed-size whatever the client sends.
@@ -143,6 +145,23 @@ pub(super) fn session_item(user: &UserId, session: &Session) -> Item {
     ];
     item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     item
+}
+
+/// A session item as stored (or as a stream record's image holds it), with its
+/// user: what the stream publisher needs of an item TTL removed.
+pub fn stored_session(item: &Item) -> Option<(UserId, Session)> {
+    let user = text(item, "PK")?.strip_prefix("USER#")?;
+    Some((UserId::parse(user)?, session_from(item)?))
+}
+
+/// The 401 for the caller's session that a write found not alive, from the old item
+/// DynamoDB handed back with the refusal: why it ended, or that there is none.
+pub(super) fn session_ended(old: Option<&Item>, now: Epoch) -> Error {
+    let reason = old
+        .and_then(session_from)
+        .and_then(|s| s.lifetime.ended(now))
+        .unwrap_or(EndReason::NotRegistered);
+    Error::Unauthorized(AuthFailure::SessionEnded(reason))
 }
 
 pub(super) fn session_from(item: &Item) -> Option<Session> {

@@ -49,7 +49,7 @@ mod writes;
 
 pub use account::{Account, Device, Session};
 pub use cascades::{Cascaded, DeviceChange};
-pub use codec::{fingerprint_digest, fingerprint_hash};
+pub use codec::{fingerprint_digest, fingerprint_hash, stored_session};
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use crate::domain::{EndReason, now};
 use crate::error::{AuthFailure, Error};
 
-use super::codec::session_from;
+use super::codec::session_ended;
 
 use super::{Item, Store};
 
@@ -95,14 +95,7 @@ impl Store {
                     // A dead caller learns nothing else: its failure is reported first,
                     // with why its session ended (its old item comes back with it).
                     if let Some((reason, _)) = failed.iter().find(|(_, r)| **r == Role::Caller) {
-                        let ended = reason
-                            .item()
-                            .and_then(session_from)
-                            .and_then(|s| s.lifetime.ended(now()))
-                            .unwrap_or(EndReason::NotRegistered);
-                        return Err(Failed(Error::Unauthorized(AuthFailure::SessionEnded(
-                            ended,
-                        ))));
+                        return Err(Failed(session_ended(reason.item(), now())));
                     }
                     match failed.first() {
                         Some((_, role)) => Err(Cancelled(**role)),

@@ -13,9 +13,11 @@ use crate::auth::Identity;
 use crate::domain::{
     DeviceId, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
 };
-use crate::error::{AuthFailure, Error};
+use crate::error::Error;
 
-use super::codec::{device_item, key, n, optional, s, session_from, session_item, session_sk};
+use super::codec::{
+    device_item, key, n, optional, s, session_ended, session_from, session_item, session_sk,
+};
 use super::events::SecurityEvent;
 use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
 use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
@@ -152,29 +154,13 @@ impl Store {
         event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                &identity.user_id,
-                format!("DEVICE#{}", device.as_str()),
-            )))
-            .update_expression("SET trust = :trusted, trustExpiresAt = :expires")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
-            .expression_attribute_values(":expires", n(expires_at))
-            .build()
-            .map_err(build_fault)?;
-        let budget = Budget::Session(&identity.session_id);
-        let actions = vec![
-            self.caller_check(identity, now)?,
-            self.rate_limit(&identity.user_id, budget, now)?,
-            (
-                TransactWriteItem::builder().update(update).build(),
-                Role::Device,
-            ),
-            (self.event_action(event)?, Role::Other),
+        let set = "SET trust = :trusted, trustExpiresAt = :expires";
+        let values = [
+            (":trusted", s(TrustState::Trusted.as_str())),
+            (":expires", n(expires_at)),
         ];
-        self.transact(actions).await.map_err(explain)
+        self.change_device(identity, device, set, values, event, now)
+            .await
     }
 
     /// Names a device as the user chose, for good: later sign-ins keep the name. Spends
@@ -187,18 +173,36 @@ impl Store {
         event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
-        let update = Update::builder()
+        let set = "SET deviceName = :name, nameChosen = :chosen";
+        let values = [(":name", s(name)), (":chosen", AttributeValue::Bool(true))];
+        self.change_device(identity, device, set, values, event, now)
+            .await
+    }
+
+    /// A change the user makes to one of their devices (trust, name): the device must
+    /// exist (else 404), the caller's session be alive, and the session's own budget
+    /// allow it; the change and its event land together or not at all.
+    async fn change_device<const N: usize>(
+        &self,
+        identity: &Identity,
+        device: &DeviceId,
+        set: &str,
+        values: [(&str, AttributeValue); N],
+        event: &SecurityEvent,
+        now: Epoch,
+    ) -> Result<(), Error> {
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
                 &identity.user_id,
                 format!("DEVICE#{}", device.as_str()),
             )))
-            .update_expression("SET deviceName = :name, nameChosen = :chosen")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":name", s(name))
-            .expression_attribute_values(":chosen", AttributeValue::Bool(true))
-            .build()
-            .map_err(build_fault)?;
+            .update_expression(set)
+            .condition_expression("attribute_exists(PK)");
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        let update = update.build().map_err(build_fault)?;
         let budget = Budget::Session(&identity.session_id);
         let actions = vec![
             self.caller_check(identity, now)?,
@@ -297,14 +301,7 @@ impl Store {
             Err(error) => condition_failed_item(error)?,
         };
         // Why did it fail? Only "the cap is near" deserves the second write.
-        let ended = |old: Option<Item>| {
-            let reason = old
-                .as_ref()
-                .and_then(session_from)
-                .and_then(|s| s.lifetime.ended(now))
-                .unwrap_or(EndReason::NotRegistered);
-            Error::Unauthorized(AuthFailure::SessionEnded(reason))
-        };
+        let ended = |old: Option<Item>| session_ended(old.as_ref(), now);
         let session = old.as_ref().and_then(session_from);
         match session {
             Some(s) if !s.lifetime.is_alive(now) => Err(ended(old)),
