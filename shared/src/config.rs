@@ -1,6 +1,8 @@
 //! Configuration, read from the environment once per cold start (DESIGN §5).
 //! Anything wrong fails the cold start with one clear line, never a request.
 
+use std::ops::RangeInclusive;
+
 use crate::auth::{KeyMaterial, Verifier};
 
 /// Local tokens are HS256 with this secret when `JWT_SECRET` is unset. It is only
@@ -71,30 +73,39 @@ impl Config {
     /// production, a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table_name = get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
-        let seconds = |name: &str, default: i64| -> Result<i64, ConfigError> {
-            match get(name) {
+        // A whole number of `unit` in `range`, or `default` when unset.
+        let whole =
+            |name: &str, default: i64, range: RangeInclusive<i64>, unit: &str| match get(name) {
                 None => Ok(default),
-                Some(raw) => match raw.parse::<i64>() {
-                    Ok(value) if (1..=400 * 86_400).contains(&value) => Ok(value),
-                    _ => Err(ConfigError(format!(
-                        "{name} must be a whole number of seconds between 1 and 34560000, got {raw:?}"
-                    ))),
-                },
-            }
-        };
+                Some(raw) => raw
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|value| range.contains(value))
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{name} must be a whole number of {unit} from {} to {}, got {raw:?}",
+                            range.start(),
+                            range.end()
+                        ))
+                    }),
+            };
+        let seconds = |name: &str, default: i64| whole(name, default, 1..=400 * 86_400, "seconds");
+        let per_minute = |name: &str| whole(name, 30, 1..=100_000, "writes");
         let idle_timeout = seconds("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)?;
-        let max_sessions = match get("MAX_ACTIVE_SESSIONS_PER_USER") {
-            None => 50,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100_000).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "MAX_ACTIVE_SESSIONS_PER_USER must be a whole number from 1 to 100000, got {raw:?}"
-                    ))
-                })?,
+        let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
+        let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
+        let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
+        let step_up_max_age = match get("STEP_UP_MAX_AGE_SECONDS") {
+            Some(_) => Some(seconds("STEP_UP_MAX_AGE_SECONDS", 0)?),
+            None => None,
         };
+        let writes_per_minute = per_minute("RATE_LIMIT_WRITES_PER_MINUTE")? as u32;
+        let sign_ins_per_minute = per_minute("RATE_LIMIT_SIGN_INS_PER_MINUTE")? as u32;
+        let max_sessions =
+            whole("MAX_ACTIVE_SESSIONS_PER_USER", 50, 1..=100_000, "sessions")? as usize;
+        let event_retention =
+            whole("SECURITY_EVENT_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
+        let authorizer_activity = whole("AUTHORIZER_ACTIVITY_SECONDS", 0, 0..=86_400, "seconds")?;
         let session_limit = match get("SESSION_LIMIT_POLICY").as_deref() {
             None | Some("evict") => SessionLimit::EvictLeastRecentlyActive,
             Some("refuse") => SessionLimit::Refuse,
@@ -103,53 +114,6 @@ impl Config {
                     "SESSION_LIMIT_POLICY must be evict or refuse, got {other:?}"
                 )));
             }
-        };
-        let step_up_max_age = match get("STEP_UP_MAX_AGE_SECONDS") {
-            Some(_) => Some(seconds("STEP_UP_MAX_AGE_SECONDS", 0)?),
-            None => None,
-        };
-        let absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)?;
-        let trust_period = seconds("TRUST_PERIOD_SECONDS", 30 * 86_400)?;
-        let tombstone = seconds("SESSION_TOMBSTONE_SECONDS", 30 * 86_400)?;
-        let per_minute = |name: &str| -> Result<u32, ConfigError> {
-            match get(name) {
-                None => Ok(30),
-                Some(raw) => raw
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=100_000).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "{name} must be a whole number from 1 to 100000, got {raw:?}"
-                        ))
-                    }),
-            }
-        };
-        let writes_per_minute = per_minute("RATE_LIMIT_WRITES_PER_MINUTE")?;
-        let sign_ins_per_minute = per_minute("RATE_LIMIT_SIGN_INS_PER_MINUTE")?;
-        let event_retention = match get("SECURITY_EVENT_RETENTION_DAYS") {
-            None => 90,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|d| (1..=3650).contains(d))
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "SECURITY_EVENT_RETENTION_DAYS must be a whole number of days from 1 to 3650, got {raw:?}"
-                    ))
-                })?,
-        } * 86_400;
-        let authorizer_activity = match get("AUTHORIZER_ACTIVITY_SECONDS") {
-            None => 0,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|s| (0..=86_400).contains(s))
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "AUTHORIZER_ACTIVITY_SECONDS must be a whole number of seconds from 0 (off) to 86400, got {raw:?}"
-                    ))
-                })?,
         };
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
