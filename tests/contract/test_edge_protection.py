@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from test_routes_agree import ROOT, CloudFormationLoader, template_routes
+from test_routes_agree import ROOT, load, template_routes
 
 EDGE_ON = "EdgeProtectionOn"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -24,32 +24,6 @@ KILL_SWITCH = {
     ("POST", "/devices/{id}/untrust"),
     ("DELETE", "/devices/{id}"),
 }
-
-
-class FunctionLoader(CloudFormationLoader):
-    """Keeps CloudFormation's short-form functions, in their long form ({"Ref": …},
-    {"Fn::GetAtt": [resource, attribute]}, {"Condition": …}, {"Fn::X": …})."""
-
-
-def _function(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    return {f"Fn::{suffix}": value}
-
-
-FunctionLoader.add_multi_constructor("!", _function)
-
-
-def load(text):
-    return yaml.load(text, Loader=FunctionLoader)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,32 @@ class CloudFormationLoader(yaml.SafeLoader):
 CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
+class FunctionLoader(CloudFormationLoader):
+    """Keeps CloudFormation's short-form functions, in their long form ({"Ref": …},
+    {"Fn::GetAtt": [resource, attribute]}, {"Condition": …}, {"Fn::X": …})."""
+
+
+def _function(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    return {f"Fn::{suffix}": value}
+
+
+FunctionLoader.add_multi_constructor("!", _function)
+
+
+def load(text):
+    return yaml.load(text, Loader=FunctionLoader)
+
+
 def template_routes(root):
     """(method, path) -> binary, from the HttpApi events of every function."""
     template = yaml.load((root / "template.yaml").read_text(), Loader=CloudFormationLoader)
