@@ -8,7 +8,6 @@ import re
 import subprocess
 
 import pytest
-import yaml
 
 from test_routes_agree import ROOT, load, template_routes
 
