@@ -10,6 +10,7 @@ mod devices;
 mod events;
 mod faults;
 mod front;
+mod interleavings;
 mod limits;
 mod published_keys;
 mod races;
