@@ -9,7 +9,10 @@ use crate::domain::{
 };
 use crate::error::{AuthFailure, Error};
 
-use super::codec::{device_from, fingerprint_hash, number, pk, s, session_from, text};
+use super::codec::{
+    device_from, fingerprint_hash, key, number, pk, s, session_ended, session_from, session_sk,
+    text,
+};
 use super::transact::fault;
 use super::{ACCOUNT, Store, USED};
 
@@ -109,6 +112,29 @@ impl Account {
 }
 
 impl Store {
+    /// The session guard alone, for a route that reads nothing else of the partition:
+    /// one strongly consistent GetItem of the caller's session (a Query would read
+    /// every device and session only to find it).
+    pub async fn guard(&self, identity: &Identity, now: Epoch) -> Result<Session, Error> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &identity.user_id,
+                session_sk(&identity.session_id),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(fault)?
+            .item;
+        match item.as_ref().and_then(session_from) {
+            Some(session) if session.lifetime.is_alive(now) => Ok(session),
+            _ => Err(session_ended(item.as_ref(), now)),
+        }
+    }
+
     /// One strongly consistent Query of the user's partition (paged past 1 MB).
     pub async fn account(&self, user: &UserId) -> Result<Account, Error> {
         let mut account = Account::default();
