@@ -18,6 +18,10 @@ start_api /dev/stdout
 "$VENV/bin/python" scripts/stream_pump.py &
 STACK_PIDS+=($!)
 
+# A demo user with a few devices and sessions, and the devices page signed in as them
+# (token and fingerprint in the URL's fragment, which never reaches a server log).
+page_url=$("$VENV/bin/python" scripts/demo_user.py "http://127.0.0.1:${API_PORT}")
+
 cat <<MSG
 
 Flashback device & session API on http://127.0.0.1:${API_PORT}
@@ -30,6 +34,9 @@ ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):
   TOKEN=\$(make -s token USER=alice SESSION=s1)
   curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'
+The "Your devices" page, signed in as a demo user with four devices (valid 8 hours):
+  ${page_url}
+
 Stop with Ctrl-C.
 MSG
 wait

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: unit tests, endpoint tests against the DynamoDB emulator, end-to-end
-# tests through `cargo lambda watch`, then template validation. Runs on its own
-# ports, so it can run beside `make dev`.
+# tests through `cargo lambda watch`, the devices page in a real browser, then template
+# validation. Runs on its own ports, so it can run beside `make dev`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
@@ -36,6 +36,11 @@ export MAX_ACTIVE_SESSIONS_PER_USER=4 STEP_UP_MAX_AGE_SECONDS=600
 start_api "$logs/api.log"
 API_URL="http://127.0.0.1:$API_PORT" API_LOG="$logs/api.log" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 
+step "browser tests (the devices page in Debian's Chromium, against the same stack)"
+rm -f "$logs/page-metrics.txt"
+API_URL="http://127.0.0.1:$API_PORT" PAGE_METRICS="$logs/page-metrics.txt" "$VENV/bin/pytest" -q -p no:cacheprovider tests/browser 2>&1 | tee "$logs/browser.log"
+cat "$logs/page-metrics.txt"
+
 step "fuzzing (schemathesis from openapi.yaml, against the same stack)"
 API_URL="http://127.0.0.1:$API_PORT" scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log"
 
@@ -44,7 +49,7 @@ step "contract (one list of routes) and template validation"
 scripts/lint.sh
 
 # One closing line for every layer together.
-cat "$logs"/{unit,endpoints,e2e,contract}.log | awk '
+cat "$logs"/{unit,endpoints,e2e,browser,contract}.log | awk '
   /test result:/ { passed += $4; failed += $6 }
   /^[0-9]+ passed/ { passed += $1 }
   / failed/ && !/test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) failed += $i }

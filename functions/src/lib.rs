@@ -6,6 +6,8 @@ pub mod admin_revoke_sessions;
 /// Not a route: the Lambda authorizer other APIs attach (their callers' sessions).
 pub mod authorize;
 pub mod delete_device;
+/// The "Your devices" page, served on the API's origin (HTML, no DynamoDB).
+pub mod devices_page;
 pub mod get_current_session;
 pub mod get_device;
 pub mod list_devices;

@@ -19,6 +19,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/sessions/{id}/heartbeat"),
     ("GET", "/sessions/current"),
     ("GET", "/security-events"),
+    ("GET", "/account/devices"),
     ("POST", "/admin/users/{userId}/revoke-sessions"),
     ("POST", "/admin/users/{userId}/devices/{id}/revoke-sessions"),
 ];

@@ -1,0 +1,90 @@
+"""A demo user with a few devices and sessions, registered through the API like real
+sign-ins, and the URL of the "Your devices" page signed in as that user.
+
+    python3 scripts/demo_user.py API_URL [USER]
+
+`make dev` runs it and prints the URL; the browser tests (tests/browser) seed their own
+users with `seed`. The token and the fingerprint travel in the URL's fragment, which
+a browser never sends to a server, so neither reaches a log.
+"""
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mint_token import mint  # noqa: E402
+
+# (session, fingerprint, User-Agent, geolocation, login method), in sign-in order: the
+# first is the one the page is opened with ("This device"). Four sessions, so the
+# demo fits the session cap `make test` runs with.
+SIGN_INS = [
+    ("laptop", "demo-laptop",
+     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+     {"country": "Germany", "city": "Berlin"}, "password"),
+    ("phone", "demo-phone",
+     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+     {"country": "Germany", "city": "Berlin"}, "passkey"),
+    ("desktop", "demo-desktop",
+     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
+     {"country": "Portugal", "city": "Lisbon"}, "password"),
+    ("tablet", "demo-tablet",
+     "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.7 Mobile/15E148 Safari/604.1",
+     {"country": "Spain", "city": "Madrid"}, "sso"),
+]
+
+
+def call(api, method, path, token, body=None, user_agent=None):
+    """One API call: (status, envelope)."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(api + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def seed(api, user, ttl=8 * 3600):
+    """Registers SIGN_INS for `user`, trusts the first device, names the desktop.
+    Returns {session: (token, fingerprint, device id)}."""
+    signed_in = {}
+    for session, fingerprint, user_agent, place, method in SIGN_INS:
+        token = mint(user, session, ttl)
+        body = {"fingerprint": fingerprint, "geolocation": place, "loginMethod": method}
+        status, envelope = call(api, "POST", "/sessions", token, body, user_agent)
+        if status != 201:
+            raise RuntimeError(f"sign-in {session}: {status} {envelope}")
+        signed_in[session] = (token, fingerprint, envelope["data"]["device"]["id"])
+    laptop_token, laptop_fingerprint, _ = signed_in["laptop"]
+    status, envelope = call(api, "POST", "/devices/trust", laptop_token, {"fingerprint": laptop_fingerprint})
+    if status != 200:
+        raise RuntimeError(f"trust: {status} {envelope}")
+    desktop = signed_in["desktop"]
+    status, envelope = call(api, "PATCH", f"/devices/{desktop[2]}", desktop[0], {"deviceName": "Home PC"})
+    if status != 200:
+        raise RuntimeError(f"rename: {status} {envelope}")
+    return signed_in
+
+
+def page_url(api, token, fingerprint=None):
+    handed = {"token": token} | ({"fingerprint": fingerprint} if fingerprint else {})
+    fragment = urllib.parse.urlencode(handed)
+    return f"{api}/account/devices#{fragment}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: demo_user.py API_URL [USER]")
+    api = sys.argv[1].rstrip("/")
+    token, fingerprint, _ = seed(api, sys.argv[2] if len(sys.argv) == 3 else "demo")["laptop"]
+    print(page_url(api, token, fingerprint))

@@ -1,0 +1,92 @@
+"""The "Your devices" page in a real browser: Debian's Chromium, driven by Playwright,
+against the real local stack (`API_URL`: `cargo lambda watch` over the emulator), each
+test with users of its own. Every page a test opens fails the test on a console error
+or an uncaught exception, unless the test says which failed loads it expects."""
+
+import os
+import sys
+import uuid
+from urllib.parse import urlsplit
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_user  # noqa: E402
+
+API = os.environ.get("API_URL", "http://127.0.0.1:9000").rstrip("/")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+AXE = ROOT / ".venv" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def call(method, path, token, body=None):
+    return demo_user.call(API, method, path, token, body)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def account():
+    """A user with the demo's four sign-ins: {session: (token, fingerprint, device id)}."""
+    return demo_user.seed(API, f"page-{uuid.uuid4().hex}")
+
+
+class Opened:
+    """One page, what it logged, and every origin it asked anything of."""
+
+    def __init__(self, page):
+        self.page = page
+        self.errors = []
+        self.requested = set()
+        self.expected_failures = 0
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        page.on("request", self._requested)
+
+    def _requested(self, request):
+        url = urlsplit(request.url)
+        if url.scheme != "data":
+            self.requested.add(f"{url.scheme}://{url.netloc}")
+
+    def unexpected_errors(self):
+        # Chromium logs every non-2xx answer to fetch as "Failed to load resource": a
+        # test that provokes N of them on purpose says so.
+        failed_loads = [e for e in self.errors if e.startswith("Failed to load resource")]
+        others = [e for e in self.errors if not e.startswith("Failed to load resource")]
+        return others + failed_loads[self.expected_failures:]
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(token, fingerprint=None, **context options) -> Opened, loaded."""
+    contexts, opened = [], []
+
+    def open_(token, fingerprint=None, wait=True, **options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        result = Opened(page)
+        opened.append(result)
+        if token:
+            url = demo_user.page_url(API, token, fingerprint)
+        else:
+            url = f"{API}/account/devices"
+        page.goto(url)
+        if wait:
+            page.wait_for_selector("body[data-loaded], #signed-out:not([hidden])")
+        return result
+
+    yield open_
+    problems = [(o.page.url, o.unexpected_errors()) for o in opened if o.unexpected_errors()]
+    for context in contexts:
+        context.close()
+    assert not problems, f"console errors: {problems}"
