@@ -65,6 +65,18 @@ def test_the_page_lists_what_the_api_holds(open_page, account):
             out.write(json.dumps({"page": metrics}) + "\n")
 
 
+def test_a_name_is_text_never_markup(open_page, account):
+    """Whatever a session named its device (a thief's session included)."""
+    tablet_token, _, tablet = account["tablet"]
+    markup = '<img src=x onerror="document.title=1">Tablet'
+    status, body = call("PATCH", f"/devices/{tablet}", tablet_token, {"deviceName": markup})
+    assert status == 200, body
+    page = open_page(*account["laptop"][:2]).page
+    expect(page.locator(f'#devices [data-device-id="{tablet}"] h3')).to_have_text(markup)
+    expect(page.locator(f'#sessions [data-session-id="tablet"] h3')).to_have_text(markup)
+    assert page.locator("main img").count() == 0 and page.title() == "Your devices"
+
+
 def test_each_action_changes_what_the_api_returns(open_page, account):
     token, fingerprint, laptop = account["laptop"]
     opened = open_page(token, fingerprint)
