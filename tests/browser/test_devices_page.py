@@ -9,9 +9,11 @@ import re
 import time
 import urllib.request
 
+import boto3
+from playwright.sync_api import expect
+
 from conftest import API, AXE, ROOT, call
 from mint_token import mint
-from playwright.sync_api import expect
 
 SCREENSHOT = ROOT / "docs" / "devices-page.png"
 
@@ -129,6 +131,23 @@ def test_trust_this_device(open_page, account):
     expect(page.locator("#notice")).to_contain_text("This device is trusted until")
     assert devices(token)[desktop]["isTrusted"] is True
     expect(card).to_contain_text("Trusted until")
+
+
+def test_lapsed_trust_is_shown_as_such(open_page, account):
+    """Trust that ran out: the table holds it as trusted with an expiry in the past (a
+    month-long trust period cannot pass in a test, so the expiry is moved back in the
+    emulator itself); the API reports MEDIUM, the page says it lapsed and offers trust
+    again."""
+    token, fingerprint, laptop = account["laptop"]
+    table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
+    table.update_item(Key={"PK": f"USER#{token_user(token)}", "SK": f"DEVICE#{laptop}"},
+                      UpdateExpression="SET trustExpiresAt = :past",
+                      ExpressionAttributeValues={":past": int(time.time()) - 3600})
+    assert devices(token)[laptop]["trustLevel"] == "MEDIUM"
+    page = open_page(token, fingerprint).page
+    card = page.locator(f'#devices [data-device-id="{laptop}"]')
+    expect(card).to_contain_text("Trust lapsed")
+    expect(card.get_by_role("button", name="Trust this device")).to_be_visible()
 
 
 def test_signing_out_this_session_shows_the_signed_out_state(open_page, account):
