@@ -34,6 +34,7 @@ ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):
   TOKEN=\$(make -s token USER=alice SESSION=s1)
   curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'
+
 The "Your devices" page, signed in as a demo user with four devices (valid 8 hours):
   ${page_url}
 
