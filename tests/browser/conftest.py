@@ -5,6 +5,9 @@ or an uncaught exception, unless the test says which failed loads it expects."""
 
 import os
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from urllib.parse import urlsplit
 from pathlib import Path
@@ -23,6 +26,31 @@ AXE = ROOT / ".venv" / "node_modules" / "axe-core" / "axe.min.js"
 
 def call(method, path, token, body=None):
     return demo_user.call(API, method, path, token, body)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def functions_started():
+    """`cargo lambda watch` starts a function on its first request, and can answer 500
+    while it starts: first ask each function the page and the tests call, one at a
+    time, until it answers (without a token: nothing is written)."""
+    routes = [("GET", "/account/devices"), ("GET", "/devices"), ("GET", "/sessions"),
+              ("GET", "/security-events"), ("GET", "/sessions/current"), ("POST", "/sessions"),
+              ("POST", "/devices/trust"), ("PATCH", "/devices/d"), ("DELETE", "/devices/d"),
+              ("POST", "/devices/d/untrust"), ("POST", "/sessions/s/revoke"),
+              ("POST", "/sessions/revoke-all")]
+    for method, path in routes:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(API + path, method=method), timeout=30)
+                break
+            except urllib.error.HTTPError as error:
+                if error.code < 500:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"{path} never answered"
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,11 @@ def test_the_page_lists_what_the_api_holds(open_page, account):
     listed = [s.get_attribute("data-session-id") for s in page.locator("#sessions > li").all()]
     assert sorted(listed) == sorted(sessions(token)) and listed[0] == "laptop"
     expect(page.locator('#sessions [data-session-id="laptop"]')).to_contain_text("This session")
+    # The security log, newest first, as the API holds it.
+    status, log = call("GET", "/security-events?limit=10", token)
+    assert status == 200, log
+    shown = [item.get_attribute("data-event-type") for item in page.locator("#activity > li").all()]
+    assert shown == [event["type"] for event in log["events"]] and shown[0] == "DEVICE_RENAMED"
     # The token left the address bar; nothing was asked of any other origin.
     assert "token" not in page.url
     assert opened.requested == {API}
@@ -91,6 +96,7 @@ def test_each_action_changes_what_the_api_returns(open_page, account):
     expect(notice).to_have_text("Renamed to Gaming PC.")
     assert devices(token)[account["desktop"][2]]["deviceName"] == "Gaming PC"
     expect(page.locator(f'#devices [data-device-id="{account["desktop"][2]}"] h3')).to_have_text("Gaming PC")
+    expect(page.locator("#activity > li").first).to_contain_text("Device renamed · Gaming PC · from this session")
 
     page.get_by_role("button", name="Sign out the session on Safari on iPadOS").click()
     confirm(page, "Sign out")
@@ -115,7 +121,7 @@ def test_each_action_changes_what_the_api_returns(open_page, account):
     confirm(page, "Untrust")
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
     expect(page.locator("#signed-out-reason")).to_contain_text("Trust was removed from this device")
-    opened.expected_failures = 2  # the page's next read, both calls 401
+    opened.expected_failures = 3  # the page's next read, its three calls 401
     again = mint(token_user(token), "laptop-again")
     status, body = call("POST", "/sessions", again, {"fingerprint": fingerprint})
     assert status == 201, body
@@ -167,14 +173,14 @@ def test_signing_out_this_session_shows_the_signed_out_state(open_page, account)
     opened.page.get_by_role("button", name="Refresh").click()
     expect(opened.page.locator("#signed-out-reason")).to_have_text(
         "This session was signed out from one of your sessions.")
-    opened.expected_failures = 2  # the refresh's two calls, both 401
+    opened.expected_failures = 3  # the refresh's three calls, all 401
 
 
 def test_errors_render_as_the_envelope_says(open_page, account):
     expect(open_page(None).page.locator("#signed-out-reason")).to_have_text("This page was opened without a sign-in.")
     forged = open_page("not-a-token")
     expect(forged.page.locator("#signed-out-reason")).to_have_text("Invalid or expired token")
-    forged.expected_failures = 2
+    forged.expected_failures = 3
 
     token, fingerprint, laptop = account["laptop"]
     opened = open_page(token, fingerprint)
