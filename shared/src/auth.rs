@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::jwk::AlgorithmParameters;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Epoch, SessionId, UserId};
 use crate::error::{AuthFailure, Error};
-use crate::jwks::RemoteJwks;
+use crate::jwks::{MAX_KEYS, RemoteJwks};
 
 /// Tokens longer than this are refused before any parsing (RFC 8725 §3.1: bound the work).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -72,7 +72,7 @@ const MIN_SECRET_BYTES: usize = 32;
 
 struct VerificationKey {
     kid: Option<String>,
-    /// The algorithm a JWK pins itself to, if it does.
+    /// The algorithm a JWK pins itself to (its `alg`, or its curve's only one), if any.
     alg: Option<Algorithm>,
     key: DecodingKey,
 }
@@ -233,7 +233,8 @@ impl Verifier {
     }
 
     /// Reads the caller's identity from the `Authorization` header. With published
-    /// keys, a token naming a key id not yet held first refreshes them (rotation).
+    /// keys, a stale set, or a token naming a key id not yet held (rotation), first
+    /// refreshes them (see `jwks`).
     pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
         self.authenticate_header(authorization_header(request)?)
             .await
@@ -251,30 +252,45 @@ impl Verifier {
             .ok_or(Error::Unauthorized(AuthFailure::InvalidToken))
     }
 
-    /// Fetches the published keys (at cold start, and on an unknown key id), at
-    /// most once per `jwks::COOL_DOWN`. A failed fetch keeps the keys already held;
-    /// with none held the service cannot verify anyone: 503, not 401.
+    /// Fetches the published keys (at cold start, once stale, and on an unknown key
+    /// id), at most once per `jwks::COOL_DOWN`, and replaces the set whole: a key
+    /// the provider removed stops verifying here. A failed fetch, or a document
+    /// without a usable key, keeps the keys already held (logged, with how long
+    /// they are overdue); with none held the service cannot verify anyone: 503,
+    /// not 401.
     pub async fn refresh(&self) -> Result<(), Error> {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
         let algorithms: Vec<Algorithm> = self.validations.iter().map(|v| v.algorithms[0]).collect();
-        let fetched = remote.fetch_if_due().await.map(|document| {
-            document
-                .and_then(|document| jwks_keys(&document, "the JWKS at JWT_JWKS_URL", &algorithms))
-        });
-        match fetched {
-            Some(Ok(keys)) => {
+        let refreshed = remote
+            .refresh_if_due(|document| {
+                let keys = jwks_keys(document, "the JWKS at JWT_JWKS_URL", &algorithms)?;
                 tracing::info!(keys = keys.len(), "published keys loaded");
                 *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys.into();
-            }
-            Some(Err(error)) => tracing::error!(%error, "published keys not loaded"),
-            None => {}
+                Ok(())
+            })
+            .await;
+        if let Some(Err(error)) = refreshed {
+            tracing::error!(
+                %error,
+                keys_held = self.current_keys().len(),
+                stale_for_seconds = remote.stale_for().map(|d| d.as_secs()),
+                "published keys not refreshed; any keys held stay in use"
+            );
         }
         if self.current_keys().is_empty() {
             return Err(Error::Unavailable("no published keys loaded".into()));
         }
         Ok(())
+    }
+
+    /// Lets `elapsed` pass for the published keys' schedule (freshness and
+    /// cool-down) without waiting: see `jwks::RemoteJwks::let_time_pass`.
+    pub fn let_time_pass(&self, elapsed: std::time::Duration) {
+        if let Some(remote) = &self.remote {
+            remote.let_time_pass(elapsed);
+        }
     }
 
     fn current_keys(&self) -> Arc<[VerificationKey]> {
@@ -356,12 +372,18 @@ fn user_claim(value: &Value) -> Option<String> {
     }
 }
 
-/// The signature keys of a JWKS document that fit the pinned `algorithms`; every
-/// other key — another key type, `use: "enc"`, `key_ops` without `verify`, an `alg`
-/// not pinned, a symmetric key (it would let anyone holding the public document forge
-/// tokens), anything unparseable — is skipped with one log line, so one odd key in a
-/// provider's set never stops the others from verifying. Only a set with no usable
-/// key at all is refused.
+/// The signature keys of a JWKS document that fit the pinned `algorithms`, at most
+/// [`MAX_KEYS`] of them. Every other key — another key type or curve, `use: "enc"`,
+/// `key_ops` without `verify`, an `alg` that is not a pinned signature algorithm, a
+/// symmetric key (it would let anyone holding the public document forge tokens), a
+/// private one, anything unparseable, any beyond the bound — is skipped with one log
+/// line naming its `kid` and why (never the key), so one odd key in a provider's set
+/// never stops the others from verifying. Each key is read on its own, since one
+/// unparseable key would fail a whole `JwkSet`. Only a set with no usable key at all
+/// is refused.
+///
+/// A token names its key by `kid`; one without is tried against every held key its
+/// algorithm fits — at most [`MAX_KEYS`] signature checks.
 fn jwks_keys(
     document: &str,
     source: &str,
@@ -373,10 +395,14 @@ fn jwks_keys(
         .get("keys")
         .and_then(Value::as_array)
         .ok_or_else(|| format!("{source} is not a JWKS document: no \"keys\" array"))?;
-    let mut keys = Vec::with_capacity(listed.len());
+    let mut keys = Vec::with_capacity(listed.len().min(MAX_KEYS));
     for raw in listed {
         let kid = raw.get("kid").and_then(Value::as_str).unwrap_or("(none)");
         match usable_key(raw, algorithms) {
+            Ok(_) if keys.len() == MAX_KEYS => {
+                let why = "more usable keys than jwks::MAX_KEYS";
+                tracing::warn!(source, kid, why, "published key skipped");
+            }
             Ok(key) => keys.push(key),
             Err(why) => tracing::warn!(source, kid, why, "published key skipped"),
         }
@@ -391,55 +417,59 @@ fn jwks_keys(
 
 /// One JWK as a verification key, or why it is not one.
 fn usable_key(raw: &Value, algorithms: &[Algorithm]) -> Result<VerificationKey, &'static str> {
+    use Algorithm::*;
+    if !raw.is_object() {
+        return Err("not a JSON object");
+    }
     if raw.get("use").is_some_and(|u| u != "sig") {
         return Err("not a signature key (use)");
     }
-    if let Some(ops) = raw.get("key_ops").and_then(Value::as_array)
-        && !ops.iter().any(|op| op == "verify")
-    {
+    if raw.get("key_ops").is_some_and(|ops| {
+        !ops.as_array()
+            .is_some_and(|ops| ops.iter().any(|op| op == "verify"))
+    }) {
         return Err("not a verification key (key_ops)");
     }
-    let jwk: jsonwebtoken::jwk::Jwk =
-        serde_json::from_value(raw.clone()).map_err(|_| "unparseable or unsupported key")?;
-    let family = |a: &Algorithm| match a {
-        Algorithm::RS256
-        | Algorithm::RS384
-        | Algorithm::RS512
-        | Algorithm::PS256
-        | Algorithm::PS384
-        | Algorithm::PS512 => "RSA",
-        Algorithm::ES256 | Algorithm::ES384 => "EC",
-        Algorithm::EdDSA => "OKP",
-        _ => "oct",
-    };
-    let kty = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => "RSA",
-        AlgorithmParameters::EllipticCurve(_) => "EC",
-        AlgorithmParameters::OctetKeyPair(_) => "OKP",
+    if raw.get("d").is_some() {
+        return Err("a private key (d)");
+    }
+    let jwk: Jwk = serde_json::from_value(raw.clone()).map_err(|_| "unparseable")?;
+    // What the key's type and curve can verify, whatever its `alg` says.
+    let verifies: &[Algorithm] = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => &[RS256, RS384, RS512, PS256, PS384, PS512],
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => &[ES256],
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P384 => &[ES384],
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => &[EdDSA],
+        AlgorithmParameters::EllipticCurve(_) | AlgorithmParameters::OctetKeyPair(_) => {
+            return Err("an unsupported curve");
+        }
         AlgorithmParameters::OctetKey(_) => return Err("a symmetric key (kty oct)"),
         _ => return Err("an unsupported key type"),
     };
-    // An `alg` that is no signature algorithm (`RSA-OAEP`, …) marks a key for
-    // something else: never taken for verifying.
     let alg = match jwk.common.key_algorithm {
-        Some(a) => Some(
-            a.to_string()
-                .parse::<Algorithm>()
-                .map_err(|_| "its alg is not a signature algorithm")?,
-        ),
         None => None,
+        Some(named) => Some(
+            Algorithm::try_from(named)
+                .ok()
+                .filter(|alg| verifies.contains(alg))
+                .ok_or("its alg is no signature algorithm of its key type")?,
+        ),
     };
-    let fits = match alg {
+    let pinned = match alg {
         Some(alg) => algorithms.contains(&alg),
-        None => algorithms.iter().any(|a| family(a) == kty),
+        None => verifies.iter().any(|alg| algorithms.contains(alg)),
     };
-    if !fits {
+    if !pinned {
         return Err("its type or alg is not among JWT_ALGORITHMS");
     }
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| "unusable key material")?;
     Ok(VerificationKey {
         kid: jwk.common.key_id.clone(),
-        alg,
+        // A curve allows one algorithm: the key is pinned to it even without `alg`.
+        alg: alg.or(match verifies {
+            [only] => Some(*only),
+            _ => None,
+        }),
         key,
     })
 }
@@ -502,7 +532,6 @@ pub fn bearer(header: Option<&str>) -> Result<&str, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::jwk::Jwk;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
@@ -650,43 +679,125 @@ mod tests {
         assert!(v.verify(&es256).is_none(), "another key family");
     }
 
+    /// What a closure logs, as JSON lines.
+    fn logged<T>(run: impl FnOnce() -> T) -> (T, Vec<serde_json::Value>) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let result = tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines = text.lines().map(|l| serde_json::from_str(l).unwrap());
+        (result, lines.collect())
+    }
+
     #[test]
     fn one_odd_key_in_a_set_is_skipped_and_the_others_verify() {
         let private = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
         let mut good = Jwk::from_encoding_key(&private, Algorithm::RS256).unwrap();
         good.common.key_id = Some("good".into());
-        let mut encryption = serde_json::to_value(&good).unwrap();
-        encryption["kid"] = json!("enc");
-        encryption["use"] = json!("enc");
-        let mut oaep = serde_json::to_value(&good).unwrap();
-        oaep["kid"] = json!("oaep");
-        oaep["alg"] = json!("RSA-OAEP");
-        let mut wrapping = serde_json::to_value(&good).unwrap();
-        wrapping["kid"] = json!("wrap");
-        wrapping["key_ops"] = json!(["wrapKey"]);
+        let good = serde_json::to_value(&good).unwrap();
+        // The good key's own material, marked or named for something else.
+        let variant = |kid: &str, field: &str, value: serde_json::Value| {
+            let mut key = good.clone();
+            key["kid"] = json!(kid);
+            key[field] = value;
+            key
+        };
         let ec_private = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
-        let mut ec = Jwk::from_encoding_key(&ec_private, Algorithm::ES256).unwrap();
-        ec.common.key_id = Some("ec-not-pinned".into());
-        let document = json!({ "keys": [
-            { "kty": "oct", "k": "c2VjcmV0", "kid": "symmetric" },
-            encryption,
-            oaep,
-            wrapping,
-            ec,
-            { "kty": "XYZ", "kid": "unknown-type" },
-            { "kid": "garbage" },
-            good,
-        ] })
-        .to_string();
-        // RS256 only: the EC key does not fit either.
-        let v = verifier(KeyMaterial::Jwks(document), Some("RS256"));
+        let ec =
+            serde_json::to_value(Jwk::from_encoding_key(&ec_private, Algorithm::ES256).unwrap())
+                .unwrap();
+        let mut ec_not_pinned = ec.clone();
+        ec_not_pinned["kid"] = json!("ec-not-pinned");
+        let mut p521 = ec.clone();
+        p521["kid"] = json!("p-521");
+        p521["crv"] = json!("P-521");
+        let odd = [
+            json!({ "kty": "oct", "k": "c2VjcmV0LXNlY3JldA", "kid": "symmetric" }),
+            variant("enc", "use", json!("enc")),
+            variant("wrap", "key_ops", json!(["wrapKey"])),
+            variant("ops-not-a-list", "key_ops", json!("verify")),
+            variant("oaep", "alg", json!("RSA-OAEP")),
+            variant("alg-of-another-type", "alg", json!("ES256")),
+            variant("alg-unknown", "alg", json!("RS1")),
+            variant("rs512-not-pinned", "alg", json!("RS512")),
+            variant("private", "d", json!("c2VjcmV0")),
+            ec_not_pinned,
+            p521,
+            json!({ "kty": "OKP", "crv": "X25519", "x": "c2VjcmV0", "kid": "x25519" }),
+            json!({ "kty": "XYZ", "kid": "unknown-type" }),
+            json!({ "kid": "garbage" }),
+            json!("not-an-object"),
+        ];
+        let mut listed = odd.to_vec();
+        listed.insert(3, good.clone());
+        let document = json!({ "keys": listed }).to_string();
+
+        // RS256 only: the EC keys do not fit either.
+        let (v, lines) = logged(|| verifier(KeyMaterial::Jwks(document), Some("RS256")));
         assert_eq!(v.current_keys().len(), 1, "only the good key is held");
         assert!(v.verify(&rs256(&claims(), Some("good"))).is_some());
         assert!(
             v.verify(&rs256(&claims(), None)).is_some(),
             "no kid: tried on the usable keys"
         );
-        assert!(v.verify(&rs256(&claims(), Some("enc"))).is_none());
+        for kid in ["enc", "wrap", "oaep", "private", "alg-unknown"] {
+            assert!(v.verify(&rs256(&claims(), Some(kid))).is_none(), "{kid}");
+        }
+
+        // One line per skipped key, naming it and why, never its material.
+        assert_eq!(lines.len(), odd.len(), "{lines:#?}");
+        for (line, key) in lines.iter().zip(&odd) {
+            let fields = &line["fields"];
+            assert_eq!(line["level"], "WARN");
+            assert_eq!(fields["message"], "published key skipped");
+            assert_eq!(
+                fields["kid"],
+                key.get("kid").unwrap_or(&json!("(none)")).clone()
+            );
+            assert!(fields["why"].as_str().is_some_and(|why| !why.is_empty()));
+        }
+        let text = serde_json::to_string(&lines).unwrap();
+        for material in [&good["n"], &odd[0]["k"], &ec["x"]] {
+            assert!(
+                !text.contains(material.as_str().unwrap()),
+                "key material logged"
+            );
+        }
+    }
+
+    #[test]
+    fn a_set_holds_at_most_max_keys() {
+        let private = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+        let keys: Vec<Jwk> = (0..MAX_KEYS + 3)
+            .map(|n| {
+                let mut jwk = Jwk::from_encoding_key(&private, Algorithm::RS256).unwrap();
+                jwk.common.key_id = Some(format!("key-{n}"));
+                jwk
+            })
+            .collect();
+        let document = json!({ "keys": keys }).to_string();
+        let (v, lines) = logged(|| verifier(KeyMaterial::Jwks(document), Some("RS256")));
+        assert_eq!(v.current_keys().len(), MAX_KEYS);
+        assert_eq!(lines.len(), 3, "one line per key beyond the bound");
+        assert!(v.verify(&rs256(&claims(), Some("key-0"))).is_some());
+        assert!(v.verify(&rs256(&claims(), None)).is_some());
+        let beyond = format!("key-{MAX_KEYS}");
+        assert!(v.verify(&rs256(&claims(), Some(&beyond))).is_none());
     }
 
     #[test]

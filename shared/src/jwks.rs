@@ -1,16 +1,27 @@
 //! The identity provider's published keys (`JWT_JWKS_URL`): fetched at cold start,
 //! again when a token names a key id not yet held — that is how a provider's key
 //! rotation reaches a warm function without a redeploy — and again once the set is
-//! stale, on the schedule the provider's `Cache-Control: max-age` sets (bounded by
-//! [`REFRESH_FLOOR`] and [`REFRESH_CEILING`]): a key the provider removed after a
-//! compromise stops verifying on warm functions within that time, for tokens with or
-//! without a `kid`.
+//! stale, on the schedule the provider's `Cache-Control: max-age` sets (see
+//! [`refresh_after`]): a key the provider removed after a compromise stops verifying
+//! on warm functions at the first request after that, for tokens with or without a
+//! `kid`.
+//!
+//! The refresh is lazy: the request that finds the set stale fetches it before its
+//! token is checked, and any request arriving meanwhile waits for that one fetch
+//! rather than verifying with keys already due to be replaced (at most
+//! [`FETCH_TIMEOUT`]; a Lambda environment serves one request at a time anyway).
+//!
+//! A failed fetch keeps the keys held, however long it keeps failing, with an error
+//! logged per attempt: dropping them would turn a provider's or the network's outage
+//! into a 503 for every user, while keeping them only delays a removal until a fetch
+//! succeeds — and every new environment starts from a fetch of its own.
 //!
 //! Bounded on every side: HTTPS only (plain HTTP for a loopback address, for local
-//! stacks and tests), 2 s per fetch, 64 KiB per document, and at most one fetch per
-//! 30 s per process, so tokens with made-up key ids cannot turn the function into a
-//! request amplifier against the provider.
+//! stacks and tests), 2 s per fetch, 64 KiB per document, [`MAX_KEYS`] keys held, and
+//! at most one fetch per 30 s per process, so tokens with made-up key ids cannot turn
+//! the function into a request amplifier against the provider.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_smithy_http_client::Connector;
@@ -26,42 +37,52 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// The least time between two fetches, successful or not.
 pub const COOL_DOWN: Duration = Duration::from_secs(30);
 /// A set is held at least this long, whatever the provider says (`no-cache`,
-/// `max-age=0`): more often would fetch on nearly every cold and warm request alike.
+/// `max-age=0`): more often would fetch on nearly every request, cold or warm.
 pub const REFRESH_FLOOR: Duration = Duration::from_secs(60);
 /// …and at most this long, whatever the provider says: a removed key stops verifying
 /// within an hour at worst (Cognito, Auth0 and Okta publish max-ages of hours).
 pub const REFRESH_CEILING: Duration = Duration::from_secs(3600);
-/// Without a usable `max-age`: five minutes.
+/// Without a usable `max-age`: five minutes, the usual order of a provider's own.
 pub const REFRESH_DEFAULT: Duration = Duration::from_secs(300);
+/// The most keys held from one set (JWKS documents alike), first usable ones first.
+/// Providers publish one to a few; the bound is what a token without `kid` costs,
+/// since it is tried against every held key its algorithm fits.
+pub const MAX_KEYS: usize = 16;
 
-/// How long a fetched set stays fresh, from the response's `Cache-Control`:
-/// `max-age` clamped to [`REFRESH_FLOOR`]..=[`REFRESH_CEILING`]; `no-store` or
-/// `no-cache` mean the floor; none (or garbage) means [`REFRESH_DEFAULT`].
+/// How long a fetched set stays fresh, from the response's `Cache-Control`
+/// (RFC 9111 §5.2): `max-age` clamped to [`REFRESH_FLOOR`]..=[`REFRESH_CEILING`]
+/// (a value too large to represent counts as very large, §1.2.2); `no-store` or
+/// `no-cache` mean the floor; no `max-age`, or a malformed one, means
+/// [`REFRESH_DEFAULT`]. `s-maxage` is for shared caches and is not read: each
+/// function instance is a private one.
 pub fn refresh_after(cache_control: Option<&str>) -> Duration {
-    let Some(header) = cache_control else {
-        return REFRESH_DEFAULT;
-    };
-    let directives: Vec<String> = header
-        .split(',')
-        .map(|d| d.trim().to_ascii_lowercase())
-        .collect();
-    if directives
-        .iter()
-        .any(|d| d == "no-store" || d == "no-cache")
-    {
-        return REFRESH_FLOOR;
+    let mut max_age = None;
+    for directive in cache_control.unwrap_or_default().split(',') {
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return REFRESH_FLOOR;
+        }
+        if name.eq_ignore_ascii_case("max-age") && max_age.is_none() {
+            max_age = Some(delta_seconds(value.trim()));
+        }
     }
-    directives
-        .iter()
-        .find_map(|d| {
-            d.strip_prefix("max-age=")?
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(REFRESH_DEFAULT, |seconds| {
-            Duration::from_secs(seconds).clamp(REFRESH_FLOOR, REFRESH_CEILING)
-        })
+    match max_age.flatten() {
+        Some(seconds) => Duration::from_secs(seconds).clamp(REFRESH_FLOOR, REFRESH_CEILING),
+        None => REFRESH_DEFAULT,
+    }
+}
+
+/// Digits only, optionally quoted; more than a `u64` holds is `u64::MAX`.
+fn delta_seconds(value: &str) -> Option<u64> {
+    let digits = value
+        .strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 pub struct RemoteJwks {
@@ -69,13 +90,16 @@ pub struct RemoteJwks {
     /// The AWS SDK's own HTTPS connector (rustls, AWS-LC, the system's CA roots):
     /// no second HTTP stack in the binary.
     connector: Connector,
+    /// Held across a fetch, so that concurrent callers wait for it.
     last_attempt: Mutex<Option<Instant>>,
-    /// When the set held goes stale (none fetched yet: now).
+    /// When the set held goes stale (none adopted yet: `None`, stale).
     stale_at: std::sync::Mutex<Option<Instant>>,
+    /// Time let pass without waiting (milliseconds, see [`RemoteJwks::let_time_pass`]).
+    skipped_ms: AtomicU64,
 }
 
 impl RemoteJwks {
-    /// Checks the URL; nothing is fetched until [`RemoteJwks::fetch_if_due`].
+    /// Checks the URL; nothing is fetched until [`RemoteJwks::refresh_if_due`].
     pub fn new(url: &str) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
@@ -97,30 +121,57 @@ impl RemoteJwks {
                 .build(),
             last_attempt: Mutex::new(None),
             stale_at: std::sync::Mutex::new(None),
+            skipped_ms: AtomicU64::new(0),
         })
     }
 
-    /// Whether the set held is past its freshness (see [`refresh_after`]).
-    pub fn is_stale(&self) -> bool {
-        let stale_at = *self.stale_at.lock().unwrap_or_else(|e| e.into_inner());
-        stale_at.is_none_or(|at| Instant::now() >= at)
+    fn now(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.skipped_ms.load(Ordering::Relaxed))
     }
 
-    /// The published document, unless the last attempt was less than
-    /// [`COOL_DOWN`] ago (`None`). Concurrent callers wait for one fetch.
-    pub async fn fetch_if_due(&self) -> Option<Result<String, String>> {
+    /// Moves this schedule's clock (freshness and cool-down) forward by `elapsed`,
+    /// as if that time had passed: the endpoint tests let a max-age run out
+    /// without waiting for it.
+    pub fn let_time_pass(&self, elapsed: Duration) {
+        let elapsed = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        self.skipped_ms.fetch_add(elapsed, Ordering::Relaxed);
+    }
+
+    /// Whether the set held is past its freshness (or none was adopted yet).
+    pub fn is_stale(&self) -> bool {
+        self.stale_for().is_some()
+    }
+
+    /// How long ago the set held went stale (zero: none adopted yet); `None` while fresh.
+    pub fn stale_for(&self) -> Option<Duration> {
+        let stale_at = *self.stale_at.lock().unwrap_or_else(|e| e.into_inner());
+        match stale_at {
+            None => Some(Duration::ZERO),
+            Some(at) => self.now().checked_duration_since(at),
+        }
+    }
+
+    /// Fetches the published document and hands it to `adopt`, unless the last
+    /// attempt was less than [`COOL_DOWN`] ago (`None`). The set counts as fresh
+    /// (for [`refresh_after`] of the response) only once `adopt` took it: a document
+    /// without a usable key is retried after the cool-down like a failed fetch.
+    /// Concurrent callers wait for the one fetch, and `adopt` runs before they go on.
+    pub async fn refresh_if_due(
+        &self,
+        adopt: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<Result<(), String>> {
         let mut last_attempt = self.last_attempt.lock().await;
-        if last_attempt.is_some_and(|at| at.elapsed() < COOL_DOWN) {
+        if last_attempt.is_some_and(|at| self.now().saturating_duration_since(at) < COOL_DOWN) {
             return None;
         }
-        *last_attempt = Some(Instant::now());
+        *last_attempt = Some(self.now());
         let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {FETCH_TIMEOUT:?}")));
-        Some(fetched.map(|(document, fresh_for)| {
-            *self.stale_at.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + fresh_for);
-            document
+        Some(fetched.and_then(|(document, fresh_for)| {
+            adopt(&document)?;
+            *self.stale_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.now() + fresh_for);
+            Ok(())
         }))
     }
 
@@ -136,7 +187,10 @@ impl RemoteJwks {
         if response.status().as_u16() != 200 {
             return Err(format!("answered {}", response.status()));
         }
-        let fresh_for = refresh_after(response.headers().get("cache-control"));
+        // Several header lines are one comma-separated list (RFC 9110 §5.3); none
+        // reads as an empty one.
+        let cache_control: Vec<&str> = response.headers().get_all("cache-control").collect();
+        let fresh_for = refresh_after(Some(&cache_control.join(",")));
         let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES)
             .collect()
             .await
@@ -159,26 +213,104 @@ impl std::fmt::Debug for RemoteJwks {
 mod tests {
     use super::*;
 
+    fn secs(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
+    }
+
     #[test]
-    fn the_set_stays_fresh_as_the_provider_says_within_bounds() {
-        let secs = |s| Duration::from_secs(s);
+    fn max_age_sets_the_freshness_within_floor_and_ceiling() {
+        assert_eq!(refresh_after(Some("max-age=600")), secs(600));
         assert_eq!(refresh_after(Some("public, max-age=600")), secs(600));
         assert_eq!(
-            refresh_after(Some("max-age=\"900\", must-revalidate")),
+            refresh_after(Some("max-age=900, must-revalidate")),
             secs(900)
         );
-        assert_eq!(refresh_after(Some("MAX-AGE=120")), secs(120));
-        assert_eq!(refresh_after(Some("max-age=5")), REFRESH_FLOOR);
-        assert_eq!(refresh_after(Some("max-age=0")), REFRESH_FLOOR);
-        assert_eq!(refresh_after(Some("max-age=86400")), REFRESH_CEILING);
+        assert_eq!(refresh_after(Some("max-age=\"900\"")), secs(900), "quoted");
+        assert_eq!(refresh_after(Some("MAX-AGE=120")), secs(120), "any case");
+        assert_eq!(refresh_after(Some(" max-age=120 ,private")), secs(120));
+        assert_eq!(refresh_after(Some("max-age=60")), REFRESH_FLOOR);
+        assert_eq!(refresh_after(Some("max-age=3600")), REFRESH_CEILING);
         assert_eq!(
-            refresh_after(Some("max-age=99999999999999999999")),
-            REFRESH_DEFAULT
+            refresh_after(Some("max-age=120, max-age=900")),
+            secs(120),
+            "the first"
         );
+    }
+
+    #[test]
+    fn tiny_values_are_raised_to_the_floor_and_huge_ones_cut_to_the_ceiling() {
+        assert_eq!(refresh_after(Some("max-age=0")), REFRESH_FLOOR);
+        assert_eq!(refresh_after(Some("max-age=1")), REFRESH_FLOOR);
+        assert_eq!(refresh_after(Some("max-age=59")), REFRESH_FLOOR);
+        assert_eq!(refresh_after(Some("max-age=3601")), REFRESH_CEILING);
+        assert_eq!(refresh_after(Some("max-age=31536000")), REFRESH_CEILING);
+        assert_eq!(
+            refresh_after(Some("max-age=99999999999999999999999")),
+            REFRESH_CEILING,
+            "beyond u64: very large, not malformed"
+        );
+    }
+
+    #[test]
+    fn no_store_and_no_cache_mean_the_floor() {
         assert_eq!(refresh_after(Some("no-store")), REFRESH_FLOOR);
+        assert_eq!(refresh_after(Some("No-Cache")), REFRESH_FLOOR);
         assert_eq!(refresh_after(Some("max-age=600, no-cache")), REFRESH_FLOOR);
-        assert_eq!(refresh_after(Some("s-maxage=600")), REFRESH_DEFAULT);
-        assert_eq!(refresh_after(Some("max-age=soon")), REFRESH_DEFAULT);
+        assert_eq!(refresh_after(Some("no-store, max-age=600")), REFRESH_FLOOR);
+        assert_eq!(
+            refresh_after(Some("no-cache=\"set-cookie\", max-age=600")),
+            REFRESH_FLOOR
+        );
+    }
+
+    #[test]
+    fn shared_cache_directives_are_not_read() {
+        assert_eq!(refresh_after(Some("s-maxage=30")), REFRESH_DEFAULT);
+        assert_eq!(refresh_after(Some("s-maxage=30, max-age=600")), secs(600));
+        assert_eq!(refresh_after(Some("max-age=600, s-maxage=3000")), secs(600));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_max_age_means_the_default() {
         assert_eq!(refresh_after(None), REFRESH_DEFAULT);
+        for garbage in [
+            "",
+            ",,,",
+            "public",
+            "max-age",
+            "max-age=",
+            "max-age=soon",
+            "max-age=-1",
+            "max-age=1.5",
+            "max-age=+60",
+            "max-age=60s",
+            "max-age=\"600",
+            "max-age=\u{663}\u{660}\u{660}",
+            "maxage=600",
+            "\u{0}\u{ff}=",
+        ] {
+            assert_eq!(refresh_after(Some(garbage)), REFRESH_DEFAULT, "{garbage:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_set_is_fresh_until_adopted_and_for_as_long_as_its_max_age() {
+        let remote = RemoteJwks::new("http://127.0.0.1:9/jwks").unwrap();
+        assert!(remote.is_stale(), "nothing adopted yet");
+        *remote.stale_at.lock().unwrap() = Some(remote.now() + REFRESH_FLOOR);
+        assert!(!remote.is_stale());
+        remote.let_time_pass(REFRESH_FLOOR - secs(1));
+        assert!(!remote.is_stale());
+        remote.let_time_pass(secs(2));
+        assert_eq!(remote.stale_for().map(|d| d.as_secs()), Some(1));
+
+        // Port 9 (discard) refuses: the failure is reported, the set stays stale,
+        // and the next attempt waits out the cool-down.
+        let adopted = remote.refresh_if_due(|_| Ok(())).await;
+        assert!(matches!(adopted, Some(Err(_))), "{adopted:?}");
+        assert!(remote.is_stale());
+        assert!(remote.refresh_if_due(|_| Ok(())).await.is_none());
+        remote.let_time_pass(COOL_DOWN);
+        assert!(remote.refresh_if_due(|_| Ok(())).await.is_some());
     }
 }

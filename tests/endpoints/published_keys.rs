@@ -1,6 +1,8 @@
 //! `JWT_JWKS_URL`: the provider's published keys, fetched over HTTP from a real
 //! listener — loaded on first use, refreshed when a token names a new key id (at most
-//! once per cool-down), bounded in size and time, and 503 while none can be loaded.
+//! once per cool-down) and once the set is as old as the provider's `max-age` allows,
+//! odd keys skipped one by one, bounded in size and time, and 503 while none can be
+//! loaded. Time passes with `Verifier::let_time_pass`, not by sleeping.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,14 +11,18 @@ use std::time::Duration;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
+use shared::jwks::{COOL_DOWN, REFRESH_CEILING, REFRESH_FLOOR};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
 const RSA_PRIVATE: &str = include_str!("../../shared/testdata/rsa-private.pem");
 const EC_PRIVATE: &str = include_str!("../../shared/testdata/ec-private.pem");
-/// A little more than `shared::jwks::COOL_DOWN`.
-const PAST_COOL_DOWN: Duration = Duration::from_secs(31);
+const PAST_COOL_DOWN: Duration = Duration::from_secs(COOL_DOWN.as_secs() + 1);
+/// Real time passes beside the time a test lets pass, a few seconds on a loaded machine
+/// (each request waits on the emulator): a set checked this long before it goes stale
+/// must still be fresh, and letting this much more pass makes it stale.
+const MARGIN: Duration = Duration::from_secs(20);
 
 /// What the provider's endpoint answers.
 #[derive(Clone)]
@@ -31,6 +37,8 @@ enum Publish {
 struct Provider {
     url: String,
     answer: Arc<Mutex<Publish>>,
+    /// The `Cache-Control` header its answers carry, if any.
+    cache_control: Arc<Mutex<Option<String>>>,
     fetches: Arc<AtomicUsize>,
 }
 
@@ -42,8 +50,9 @@ impl Provider {
             listener.local_addr().unwrap()
         );
         let answer = Arc::new(Mutex::new(answer));
+        let cache_control = Arc::new(Mutex::new(None::<String>));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (shared, count) = (answer.clone(), fetches.clone());
+        let (shared, caching, count) = (answer.clone(), cache_control.clone(), fetches.clone());
         tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((mut socket, _)) = listener.accept().await {
@@ -59,8 +68,12 @@ impl Provider {
                         continue;
                     }
                 };
+                let caching = match caching.lock().unwrap().as_deref() {
+                    Some(value) => format!("cache-control: {value}\r\n"),
+                    None => String::new(),
+                };
                 let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{caching}connection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = socket.write_all(head.as_bytes()).await;
@@ -70,6 +83,7 @@ impl Provider {
         Provider {
             url,
             answer,
+            cache_control,
             fetches,
         }
     }
@@ -78,25 +92,36 @@ impl Provider {
         *self.answer.lock().unwrap() = answer;
     }
 
+    /// Answers from now on carry `Cache-Control: {value}`.
+    fn cache_control(&self, value: &str) {
+        *self.cache_control.lock().unwrap() = Some(value.into());
+    }
+
     fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
 
     /// A deployment that trusts this provider's keys only.
     async fn app(&self) -> TestApp {
+        self.app_pinning("RS256,ES256").await
+    }
+
+    async fn app_pinning(&self, algorithms: &str) -> TestApp {
         TestApp::with(&[
             ("JWT_SECRET", ""),
             ("JWT_JWKS_URL", &self.url),
-            ("JWT_ALGORITHMS", "RS256,ES256"),
+            ("JWT_ALGORITHMS", algorithms),
         ])
         .await
     }
 }
 
+/// One RSA and one EC key: every `rsa-…` key id names the RSA one.
 fn private_key(kid: &str) -> EncodingKey {
-    match kid {
-        "rsa-1" => EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
-        _ => EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap(),
+    if kid.starts_with("rsa") {
+        EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap()
+    } else {
+        EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap()
     }
 }
 
@@ -118,6 +143,28 @@ fn token(t: &TestApp, kid: &str, alg: Algorithm) -> String {
     header.kid = Some(kid.into());
     let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
     jsonwebtoken::encode(&header, &claims, &private_key(kid)).unwrap()
+}
+
+/// The same signed by the key `kid`, without naming it.
+fn token_without_kid(t: &TestApp, kid: &str, alg: Algorithm) -> String {
+    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+    jsonwebtoken::encode(&Header::new(alg), &claims, &private_key(kid)).unwrap()
+}
+
+/// The token's session registered: from then on its requests answer 200.
+async fn sign_in(t: &TestApp, token: &str) {
+    t.request(Route::RegisterSession)
+        .authorization(Some(&format!("Bearer {token}")))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await
+        .assert_status(201);
+}
+
+#[track_caller]
+fn assert_refused(answer: &Answer) {
+    answer.assert_unauthorized();
+    assert_eq!(answer.code(), "INVALID_TOKEN");
 }
 
 async fn list_devices(t: &TestApp, token: &str) -> Answer {
@@ -161,7 +208,7 @@ async fn published_keys_are_fetched_once_and_a_rotation_is_picked_up() {
         ("rsa-1", Algorithm::RS256),
         ("ec-2", Algorithm::ES256),
     ]));
-    tokio::time::sleep(PAST_COOL_DOWN).await;
+    t.app.config.verifier.let_time_pass(PAST_COOL_DOWN);
     list_devices(&t, &ec).await.assert_status(200);
     list_devices(&t, &rsa).await.assert_status(200);
     assert_eq!(provider.fetches(), 2);
@@ -181,7 +228,7 @@ async fn without_published_keys_requests_are_503_until_a_fetch_succeeds() {
     list_devices(&t, &rsa).await.assert_status(503);
     assert_eq!(provider.fetches(), 1);
 
-    tokio::time::sleep(PAST_COOL_DOWN).await;
+    t.app.config.verifier.let_time_pass(PAST_COOL_DOWN);
     t.request(Route::RegisterSession)
         .authorization(Some(&format!("Bearer {rsa}")))
         .json(json!({ "fingerprint": "laptop" }))
@@ -208,4 +255,164 @@ async fn oversized_unusable_or_stalled_documents_load_no_keys() {
         assert_eq!(answer.code(), "SERVICE_UNAVAILABLE");
         assert_eq!(provider.fetches(), 1);
     }
+}
+
+#[tokio::test]
+async fn a_removed_key_stops_verifying_once_the_set_is_stale() {
+    let provider = Provider::start(Publish::Keys(vec![
+        ("rsa-1", Algorithm::RS256),
+        ("ec-2", Algorithm::ES256),
+    ]))
+    .await;
+    // Whatever the provider says, a set is held for the floor at least.
+    provider.cache_control("public, max-age=1");
+    let t = provider.app().await;
+    let (rsa, ec) = (
+        token(&t, "rsa-1", Algorithm::RS256),
+        token(&t, "ec-2", Algorithm::ES256),
+    );
+    sign_in(&t, &rsa).await;
+    list_devices(&t, &ec).await.assert_status(200);
+
+    // The provider drops a compromised key: held until the set is stale…
+    provider.publish(Publish::Keys(vec![("ec-2", Algorithm::ES256)]));
+    t.app.config.verifier.let_time_pass(REFRESH_FLOOR - MARGIN);
+    list_devices(&t, &rsa).await.assert_status(200);
+    assert_eq!(provider.fetches(), 1);
+
+    // …then the first request refreshes the set, and the key is gone, though the
+    // token names a key id the function held.
+    t.app.config.verifier.let_time_pass(MARGIN);
+    assert_refused(&list_devices(&t, &rsa).await);
+    assert_eq!(provider.fetches(), 2);
+    list_devices(&t, &ec).await.assert_status(200);
+    assert_refused(&list_devices(&t, &rsa).await);
+    assert_eq!(provider.fetches(), 2, "the new set is fresh again");
+}
+
+#[tokio::test]
+async fn a_token_without_kid_refreshes_a_stale_set_too() {
+    let provider = Provider::start(Publish::Keys(vec![
+        ("rsa-1", Algorithm::RS256),
+        ("ec-2", Algorithm::ES256),
+    ]))
+    .await;
+    provider.cache_control("no-cache");
+    let t = provider.app().await;
+    let anonymous = token_without_kid(&t, "rsa-1", Algorithm::RS256);
+    sign_in(&t, &anonymous).await;
+    list_devices(&t, &anonymous).await.assert_status(200);
+
+    provider.publish(Publish::Keys(vec![("ec-2", Algorithm::ES256)]));
+    t.app.config.verifier.let_time_pass(REFRESH_FLOOR);
+    // Requests arriving together wait for one fetch, and none verifies with the
+    // key it removes.
+    let answers = futures::future::join_all((0..4).map(|_| list_devices(&t, &anonymous))).await;
+    for answer in &answers {
+        assert_refused(answer);
+    }
+    assert_eq!(provider.fetches(), 2);
+    list_devices(&t, &token_without_kid(&t, "ec-2", Algorithm::ES256))
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn the_provider_max_age_sets_the_schedule_within_the_ceiling() {
+    for (cache_control, fresh_for) in [
+        ("max-age=600", Duration::from_secs(600)),
+        ("public, max-age=31536000, immutable", REFRESH_CEILING),
+    ] {
+        let provider = Provider::start(Publish::Keys(vec![
+            ("rsa-1", Algorithm::RS256),
+            ("ec-2", Algorithm::ES256),
+        ]))
+        .await;
+        provider.cache_control(cache_control);
+        let t = provider.app().await;
+        let rsa = token(&t, "rsa-1", Algorithm::RS256);
+        sign_in(&t, &rsa).await;
+
+        provider.publish(Publish::Keys(vec![("ec-2", Algorithm::ES256)]));
+        t.app.config.verifier.let_time_pass(fresh_for - MARGIN);
+        list_devices(&t, &rsa).await.assert_status(200);
+        assert_eq!(provider.fetches(), 1, "{cache_control}: still fresh");
+
+        t.app.config.verifier.let_time_pass(MARGIN);
+        assert_refused(&list_devices(&t, &rsa).await);
+        assert_eq!(provider.fetches(), 2, "{cache_control}: refreshed");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_keys_held_and_is_retried_after_the_cool_down() {
+    let provider = Provider::start(Publish::Keys(vec![("rsa-1", Algorithm::RS256)])).await;
+    provider.cache_control("max-age=60");
+    let t = provider.app().await;
+    let rsa = token(&t, "rsa-1", Algorithm::RS256);
+    sign_in(&t, &rsa).await;
+
+    provider.publish(Publish::Status(503));
+    t.app.config.verifier.let_time_pass(REFRESH_FLOOR);
+    list_devices(&t, &rsa).await.assert_status(200);
+    assert_eq!(provider.fetches(), 2, "stale: fetched, failed, keys kept");
+    list_devices(&t, &rsa).await.assert_status(200);
+    assert_eq!(provider.fetches(), 2, "not again inside the cool-down");
+
+    // Still stale: retried once the cool-down has passed, and the set the provider
+    // publishes when it recovers replaces the one held.
+    provider.publish(Publish::Keys(vec![("ec-2", Algorithm::ES256)]));
+    t.app.config.verifier.let_time_pass(PAST_COOL_DOWN);
+    assert_refused(&list_devices(&t, &rsa).await);
+    assert_eq!(provider.fetches(), 3);
+}
+
+#[tokio::test]
+async fn odd_keys_beside_a_good_one_are_skipped_at_cold_start() {
+    let rsa_key = |kid: &str| {
+        let mut jwk = Jwk::from_encoding_key(&private_key("rsa-1"), Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        serde_json::to_value(jwk).unwrap()
+    };
+    let mut encryption = rsa_key("rsa-enc");
+    encryption["use"] = json!("enc");
+    encryption.as_object_mut().unwrap().remove("alg");
+    let mut oaep = rsa_key("rsa-oaep");
+    oaep["alg"] = json!("RSA-OAEP");
+    let mut ec = serde_json::to_value(
+        Jwk::from_encoding_key(&private_key("ec-2"), Algorithm::ES256).unwrap(),
+    )
+    .unwrap();
+    ec["kid"] = json!("ec-2");
+    let document = json!({ "keys": [
+        { "kty": "oct", "k": "c2VjcmV0LXNlY3JldA", "kid": "symmetric" },
+        encryption,
+        oaep,
+        ec,
+        { "kty": "OKP", "crv": "X448", "x": "AAAA", "kid": "okp-x448" },
+        { "kid": "garbage", "kty": 7 },
+        "not a key",
+        rsa_key("rsa-1"),
+    ] });
+    let provider = Provider::start(Publish::Body(document.to_string())).await;
+    // RS256 only: the EC key does not fit either.
+    let t = provider.app_pinning("RS256").await;
+    t.app
+        .config
+        .verifier
+        .refresh()
+        .await
+        .expect("the good key loaded at cold start");
+
+    let rsa = token(&t, "rsa-1", Algorithm::RS256);
+    sign_in(&t, &rsa).await;
+    list_devices(&t, &token_without_kid(&t, "rsa-1", Algorithm::RS256))
+        .await
+        .assert_status(200);
+    // The same RSA key, published for encryption or under an encryption alg, does
+    // not verify under those names.
+    for kid in ["rsa-enc", "rsa-oaep"] {
+        assert_refused(&list_devices(&t, &token(&t, kid, Algorithm::RS256)).await);
+    }
+    assert_eq!(provider.fetches(), 1);
 }
