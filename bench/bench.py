@@ -10,8 +10,17 @@ Figures per binary (target/bench/results.json):
                  (the spawns of all binaries interleaved, round by round)
   first_ms       the first invocation after init (includes connecting to DynamoDB)
   warm_p50_ms, warm_p99_ms   over WARM invocations, realistic data (5 devices, 20 sessions)
+  warm_cpu_ms    CPU time of the binary (all its threads) per warm invocation: its own
+                 work, without the emulator's time nor this harness's
   dynamodb_calls DynamoDB requests made by the first invocation (the full path)
-  max_rss_kb     peak resident memory of the process
+  max_rss_kb     peak resident memory of the process (VmHWM, read before it is killed)
+The stream consumer (publish-events) is measured the same way, twice: with a batch of
+10 and of 100 records (BENCH_STREAM_BATCHES), each an `INSERT` of a security event
+exactly as the store wrote it during this run (read back from the table's stream,
+shaped and filtered as Lambda's event source mapping does: scripts/stream_pump.py),
+its target moto's EventBridge behind the same counting proxy. Its rows add `records`,
+`eventbridge_calls` (PutEvents requests of the first invocation) and the times per
+record.
 The emulator (moto, in Python) is far slower than DynamoDB: absolute times here are
 dominated by it; compare each function with the baseline, which pays the same cost
 for its one call. The time each binary waited on the emulator during init and warm
@@ -19,6 +28,7 @@ invocations is kept apart (emulator_init_ms, emulator_warm_p50_ms) so that the b
 own times can be compared too.
 """
 
+import copy
 import http.client
 import http.server
 import json
@@ -45,6 +55,9 @@ OUT = TARGET / "bench"
 COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", 20))
 WARM = int(os.environ.get("BENCH_WARM", 300))
 SCALE = [int(n) for n in os.environ.get("BENCH_SCALE", "1,100,1000").split(",")]
+# Records per invocation of the stream consumer: a small batch, and a full one (the
+# template's BatchSize).
+STREAM_BATCHES = [int(n) for n in os.environ.get("BENCH_STREAM_BATCHES", "10,100").split(",")]
 TABLE = "flashback-sessions-bench"
 SECRET = "bench-secret-bench-secret-0123456789abcdef"
 
@@ -106,6 +119,11 @@ class RuntimeApi(Server):
         if kind != "response":
             raise RuntimeError(f"function error: {body[:300]!r}")
         answer = json.loads(body)
+        if isinstance(answer, dict) and "batchItemFailures" in answer:
+            # The stream consumer: a partial-batch response stands in for a status.
+            failures = answer["batchItemFailures"]
+            status = f"retry from {failures[0]['itemIdentifier']}" if failures else "all published"
+            return elapsed, status, None
         # An authorizer answers no HTTP status: its decision stands in for it.
         return elapsed, answer.get("statusCode", answer.get("isAuthorized")), answer.get("body")
 
@@ -144,21 +162,23 @@ class RuntimeHandler(Handler):
 
 
 class CountingProxy(Server):
-    """Forwards DynamoDB requests to the emulator, counting them."""
+    """Forwards DynamoDB (and EventBridge) requests to the emulator, counting them."""
 
     def __init__(self, upstream_port):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
         self.upstream_port = upstream_port
         self.count = 0
         self.seconds = 0.0
+        self.services = {}
         self.lock = threading.Lock()
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def take(self):
-        """Requests forwarded since the last take, and seconds spent waiting on them."""
+        """Requests forwarded since the last take, seconds spent waiting on them, and
+        the requests per service ({"dynamodb": n, "eventbridge": n})."""
         with self.lock:
-            taken = (self.count, self.seconds)
-            self.count, self.seconds = 0, 0.0
+            taken = (self.count, self.seconds, self.services)
+            self.count, self.seconds, self.services = 0, 0.0, {}
             return taken
 
 
@@ -174,9 +194,13 @@ class ProxyHandler(Handler):
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
+        # X-Amz-Target: DynamoDB_20120810.Query, AWSEvents.PutEvents, …
+        target = self.headers.get("X-Amz-Target", "").split(".")[0]
+        service = {"AWSEvents": "eventbridge"}.get(target, "dynamodb" if target.startswith("DynamoDB") else target)
         with self.server.lock:
             self.server.count += 1
             self.server.seconds += time.perf_counter() - started
+            self.server.services[service] = self.server.services.get(service, 0) + 1
         keep = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")]
         self.reply(response.status, data, keep)
 
@@ -208,11 +232,40 @@ class Function:
         self.init_ms = (self.api.first_next - started) * 1e3
 
     def stop(self):
-        """Ends the process; returns its peak RSS in KiB."""
+        """Ends the process; returns its peak RSS in KiB: the high-water mark of its own
+        memory (VmHWM), read just before the kill. Not wait4's ru_maxrss: on Linux that
+        keeps the high-water mark of the memory the child had before exec, a copy of
+        this Python process's (~22 MB, ~80 MB once boto3 and moto are imported), so it
+        read the bench's size rather than the binary's."""
+        peak = None
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = int(line.split()[1])
+        except OSError:
+            pass
         self.process.send_signal(signal.SIGKILL)
         _, _, usage = os.wait4(self.process.pid, 0)
         self.api.close()
-        return usage.ru_maxrss
+        return peak if peak is not None else usage.ru_maxrss
+
+
+def cpu_ns(pid):
+    """CPU time the process's threads have run so far, in nanoseconds (the first field
+    of each /proc/<pid>/task/*/schedstat); None where there is no such file."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total
 
 
 def event(name, token, path_id=None, body=None, query=None):
@@ -239,6 +292,42 @@ def authorizer_event(token):
     return e
 
 
+def stream_batch(records, size):
+    """`size` of the stream's security-event records, as Lambda would batch them (in
+    stream order), mixing the event types: one of each type in turn (sign-ins, trust,
+    untrust, removal, revocations…) until the batch is full."""
+    by_type = {}
+    for record in records:
+        by_type.setdefault(record["dynamodb"]["NewImage"]["type"]["S"], []).append(record)
+    queues = [list(reversed(group)) for group in by_type.values()]
+    chosen = []
+    while len(chosen) < size and any(queues):
+        for queue_ in queues:
+            if queue_ and len(chosen) < size:
+                chosen.append(queue_.pop())
+    chosen.sort(key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
+    # Fewer events than the batch (a short run, BENCH_WARM small): copies of them under
+    # new ids, after them in the stream.
+    last = int(chosen[-1]["dynamodb"]["SequenceNumber"]) if chosen else 0
+    for i in range(size - len(chosen)):
+        chosen.append(copy_record(chosen[i % len(chosen)], last + 1 + i))
+    return {"Records": chosen}
+
+
+def copy_record(record, sequence):
+    """A security-event record as another event would be: new event id, stream id and
+    sequence number."""
+    record = copy.deepcopy(record)
+    event_id = uuid.uuid4().hex
+    change = record["dynamodb"]
+    millis = change["NewImage"]["SK"]["S"].split("#")[0]
+    change["NewImage"]["eventId"]["S"] = event_id
+    change["NewImage"]["SK"]["S"] = change["Keys"]["SK"]["S"] = f"{millis}#{event_id}"
+    change["SequenceNumber"] = str(sequence)
+    record["eventID"] = uuid.uuid4().hex
+    return record
+
+
 class Bench:
     def __init__(self):
         self.emulator_port = free_port()
@@ -257,6 +346,9 @@ class Bench:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            # moto serves EventBridge on the same port: publish-events puts there,
+            # through the same counting proxy.
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": endpoint,
             "TABLE_NAME": TABLE,
             "JWT_SECRET": SECRET,
             "RATE_LIMIT_WRITES_PER_MINUTE": "100000",
@@ -295,7 +387,11 @@ class Bench:
         function.stop()
         return devices
 
-    def measure(self, name, make_event):
+    def measure(self, name, make_event, label=None, expect=None):
+        """The figures of binary `name` invoked with make_event(i), kept under `label`
+        (default: the name). `expect`, when given, is the status every invocation must
+        answer: a run that fails fast must not pass for a fast one."""
+        label = label or name
         figures = {"binary_bytes": (RELEASE / name).stat().st_size}
         arm64 = TARGET / "aarch64-unknown-linux-gnu" / "release" / name
         if arm64.exists():
@@ -305,16 +401,31 @@ class Bench:
         self.proxy.take()
         first, status, body = function.api.invoke(make_event(0))
         figures["first_ms"] = round(first * 1e3, 3)
-        figures["dynamodb_calls"] = self.proxy.take()[0]
+        services = self.proxy.take()[2]
+        figures["dynamodb_calls"] = services.get("dynamodb", 0)
+        if services.get("eventbridge"):
+            figures["eventbridge_calls"] = services["eventbridge"]
         figures["first_status"] = status
+        if expect is not None and status != expect:
+            function.stop()
+            raise RuntimeError(f"{label}: first invocation answered {status!r}, not {expect!r}")
         warm, emulator = [], []
+        cpu_before = cpu_ns(function.process.pid)
         for i in range(WARM):
             elapsed, status, body = function.api.invoke(make_event(i + 1))
+            if expect is not None and status != expect:
+                function.stop()
+                raise RuntimeError(f"{label}: warm invocation {i + 1} answered {status!r}, not {expect!r}")
             warm.append(elapsed * 1e3)
             emulator.append(self.proxy.take()[1] * 1e3)
+        cpu = cpu_ns(function.process.pid)
+        if cpu is not None and cpu_before is not None:
+            figures["warm_cpu_ms"] = round((cpu - cpu_before) / 1e6 / WARM, 3)
         # Not a figure of the function: the part of each warm invocation spent
         # waiting on the emulator (kept apart so the ratios can be read without it).
-        self.emulator_ms[name] = round(statistics.median(emulator), 3)
+        self.emulator_ms[label] = round(statistics.median(emulator), 3)
+        if label != name:
+            self.emulator_init_ms[label] = self.emulator_init_ms[name]
         warm.sort()
         figures["warm_p50_ms"] = round(statistics.median(warm), 3)
         figures["warm_p99_ms"] = round(warm[min(len(warm) - 1, int(len(warm) * 0.99))], 3)
@@ -374,12 +485,32 @@ class Bench:
             print(f"  {label:<28} {n:>5} sessions: {status}, {elapsed * 1e3:9.1f} ms, {calls} DynamoDB calls", flush=True)
         return rows
 
+    def stream_records(self, table):
+        """Every record of `table`'s stream that Lambda would hand the stream consumer:
+        read from the emulator and shaped, filtered (the template's FilterCriteria) and
+        ordered by scripts/stream_pump.py, the local stand-in for the event source
+        mapping. With the run's writes, these are the security events the real
+        binaries wrote."""
+        from stream_pump import Pump
+
+        # boto3 reads these from the environment (the emulator takes any credentials).
+        os.environ.update({k: self.env[k] for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+        pump = Pump(endpoint=f"http://127.0.0.1:{self.emulator_port}", table=table, api_port="0")
+        records = []
+        while read := pump._read(1000):
+            pump.after = read[-1]["dynamodb"]["SequenceNumber"]
+            records += [r for r in map(pump.lambda_record, read) if pump.passes(r)]
+        return records
+
     def close(self):
         self.emulator.send_signal(signal.SIGTERM)
         self.emulator.wait()
 
 
 def main():
+    # The machine's load (1-minute average) before and after: other work on the same
+    # cores shows in every figure, the p99s first.
+    load = {"start": os.getloadavg()[0]}
     bench = Bench()
     try:
         user = f"bench-{uuid.uuid4().hex[:8]}"
@@ -407,12 +538,34 @@ def main():
             # (revoke-all kept it), so every call is allowed (isAuthorized true).
             "authorize": lambda i: authorizer_event(token),
         }
-        bench.cold_starts(["baseline", *plans])
+        bench.cold_starts(["baseline", *plans, "publish-events"])
         results = {"baseline": bench.measure("baseline", lambda i: event("list-devices", token)), "functions": {}}
         print(f"baseline: {results['baseline']}", flush=True)
         for name, plan in plans.items():
             results["functions"][name] = bench.measure(name, plan)
             print(f"{name}: {results['functions'][name]}", flush=True)
+
+        # The stream consumer, last: by now the routes above have written every kind
+        # of security event into the table (and its stream). Each invocation puts the
+        # whole batch on moto's EventBridge (default bus), 10 entries per PutEvents.
+        stored = bench.stream_records(TABLE)
+        kinds = sorted({r["dynamodb"]["NewImage"]["type"]["S"] for r in stored})
+        print(f"stream: {len(stored)} security events written by the run ({', '.join(kinds)})", flush=True)
+        for size in STREAM_BATCHES:
+            batch = stream_batch(stored, size)
+            if len(stored) < size:
+                print(f"  (only {len(stored)} events in the stream: the batch of {size} holds copies under new ids)", flush=True)
+            label = f"publish-events ({size} records)"
+            figures = bench.measure("publish-events", lambda i: batch, label=label, expect="all published")
+            figures["records"] = size
+            figures["event_bytes"] = len(json.dumps(batch))
+            # The event itself, to read or replay (cargo lambda invoke --data-file).
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / f"publish-events-{size}.json").write_text(json.dumps(batch, indent=1) + "\n")
+            for figure in ("first_ms", "warm_p50_ms", "warm_p99_ms"):
+                figures[f"{figure}_per_record"] = round(figures[figure] / size, 4)
+            results["functions"][label] = figures
+            print(f"{label}: {figures}", flush=True)
 
         print("scale:", flush=True)
         results["scale"] = {
@@ -434,6 +587,8 @@ def main():
     finally:
         bench.close()
 
+    load["end"] = os.getloadavg()[0]
+    results["loadavg_1min"] = load
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
@@ -442,14 +597,16 @@ def main():
 def print_table(results):
     base = results["baseline"]
     names = ["binary_bytes", "init_ms", "first_ms", "warm_p50_ms", "warm_p99_ms", "dynamodb_calls", "max_rss_kb"]
-    print(f"\n{'function':<22}" + "".join(f"{n:>16}" for n in names))
-    print(f"{'baseline':<22}" + "".join(f"{base[n]:>16}" for n in names))
+    print(f"\n{'function':<30}" + "".join(f"{n:>16}" for n in names))
+    print(f"{'baseline':<30}" + "".join(f"{base[n]:>16}" for n in names))
     for name, figures in results["functions"].items():
         cells = []
         for n in names:
             ratio = figures[n] / base[n] if base[n] else float("nan")
             cells.append(f"{figures[n]:>9} {ratio:>5.2f}x")
-        print(f"{name:<22}" + "".join(f"{c:>16}" for c in cells))
+        print(f"{name:<30}" + "".join(f"{c:>16}" for c in cells))
+    if "loadavg_1min" in results:
+        print(f"\nload average (1 min): {results['loadavg_1min']['start']:.2f} before, {results['loadavg_1min']['end']:.2f} after")
     print(f"\nwritten: {OUT / 'results.json'}")
 
 
