@@ -3,6 +3,7 @@ against the real local stack (`API_URL`: `cargo lambda watch` over the emulator)
 test with users of its own. Every page a test opens fails the test on a console error
 or an uncaught exception, unless the test says which failed loads it expects."""
 
+import json
 import os
 import sys
 import time
@@ -75,9 +76,23 @@ class Opened:
         self.errors = []
         self.requested = set()
         self.expected_failures = 0
+        self.harness_failures = 0
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         page.on("request", self._requested)
+        # Which call failed, not only that one did (Chromium's console line has no URL).
+        page.on("response", self._failed)
+
+    def _failed(self, response):
+        if response.status < 500:
+            return
+        try:
+            body = response.text()[:200]
+        except Exception as error:  # noqa: BLE001 - only for the message
+            body = f"(no body: {error})"
+        if HARNESS_FAILURE in body:
+            self.harness_failures += 1
+        self.errors.append(f"{response.status} from {response.request.method} {response.url.split('#')[0]}: {body}")
 
     def _requested(self, request):
         url = urlsplit(request.url)
@@ -92,26 +107,44 @@ class Opened:
         return others + failed_loads[self.expected_failures:]
 
 
+# The page has rendered what it read: the lists, or the signed-out state.
+LOADED = "body[data-loaded], #signed-out:not([hidden])"
+# `cargo lambda watch` (the local stand-in for API Gateway) now and then answers a
+# request with its own 500, in this problem+json shape, before any function runs (seen
+# on the page's own GET about one run in two after the end-to-end tests; our functions
+# answer in the envelope). A page whose opening met one is opened again, at most twice;
+# any other 5xx, and one met after the page has opened, fails the test.
+HARNESS_FAILURE = '"type":"https://httpstatuses.com/500"'
+
+
 @pytest.fixture
 def open_page(browser):
     """open_page(token, fingerprint=None, **context options) -> Opened, loaded."""
     contexts, opened = [], []
 
-    def open_(token, fingerprint=None, wait=True, **options):
-        context = browser.new_context(**options)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        result = Opened(page)
-        opened.append(result)
+    def open_(token, fingerprint=None, **options):
         if token:
             url = demo_user.page_url(API, token, fingerprint)
         else:
             url = f"{API}/account/devices"
-        page.goto(url)
-        if wait:
-            page.wait_for_selector("body[data-loaded], #signed-out:not([hidden])")
-        return result
+        for attempt in range(1, 4):
+            context = browser.new_context(**options)
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            result = Opened(page)
+            page.goto(url)
+            page.wait_for_selector(f"{LOADED}, #problem:not(:empty), body > pre")
+            if result.harness_failures and attempt < 3 and not page.locator(LOADED).count():
+                # The local stand-in for API Gateway failed, not the page: said in the
+                # metrics file, so a run shows how often.
+                if os.environ.get("PAGE_METRICS"):
+                    with open(os.environ["PAGE_METRICS"], "a") as out:
+                        out.write(json.dumps({"harness_500_retry": result.errors}) + "\n")
+                continue
+            page.wait_for_selector(LOADED)
+            opened.append(result)
+            return result
 
     yield open_
     problems = [(o.page.url, o.unexpected_errors()) for o in opened if o.unexpected_errors()]

@@ -162,6 +162,7 @@ def test_signing_out_this_session_shows_the_signed_out_state(open_page, account)
     page.get_by_role("button", name="Sign out this session").click()
     confirm(page, "Sign out")
     expect(page.get_by_role("heading", name="You are signed out")).to_be_focused()
+    assert page.evaluate("sessionStorage.length") == 0, "the ended session's token is forgotten"
     status, body = call("GET", "/sessions/current", token)
     assert status == 401 and body["reason"] == "REVOKED", body
 
