@@ -21,13 +21,5 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         .iter()
         .map(|device| caller.device_view(device))
         .collect();
-    Ok(match page {
-        None => Reply::ok(&devices).with("devices", &devices),
-        Some(page) => {
-            let (devices, next_cursor) = page.of(devices, |d| d.id.as_str());
-            Reply::ok(&devices)
-                .with("devices", &devices)
-                .with("nextCursor", next_cursor)
-        }
-    })
+    Ok(Reply::list("devices", devices, page, |d| d.id.as_str()))
 }

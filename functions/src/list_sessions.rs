@@ -20,13 +20,5 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         .alive_sessions(caller.now, None)
         .map(|session| caller.session_view(session))
         .collect();
-    Ok(match page {
-        None => Reply::ok(&sessions).with("sessions", &sessions),
-        Some(page) => {
-            let (sessions, next_cursor) = page.of(sessions, |s| s.id.as_str());
-            Reply::ok(&sessions)
-                .with("sessions", &sessions)
-                .with("nextCursor", next_cursor)
-        }
-    })
+    Ok(Reply::list("sessions", sessions, page, |s| s.id.as_str()))
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
+use crate::input::Page;
 
 /// A successful answer, built by the endpoint and rendered once by [`Reply::into_response`].
 #[derive(Debug)]
@@ -56,6 +57,26 @@ impl Reply {
             body.insert(key.into(), to_value(value));
         }
         self
+    }
+
+    /// A list under its documented key (`devices`, `sessions`): whole without a page,
+    /// exactly as the published client reads it; else one page, and `nextCursor`
+    /// (null on the last).
+    pub fn list<T: Serialize>(
+        key: &str,
+        items: Vec<T>,
+        page: Option<Page>,
+        id: impl Fn(&T) -> &str,
+    ) -> Self {
+        match page {
+            None => Reply::ok(&items).with(key, &items),
+            Some(page) => {
+                let (items, next_cursor) = page.of(items, id);
+                Reply::ok(&items)
+                    .with(key, &items)
+                    .with("nextCursor", next_cursor)
+            }
+        }
     }
 
     pub fn into_response(self) -> Response<Body> {
