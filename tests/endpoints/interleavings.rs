@@ -162,3 +162,66 @@ async fn activity_recorded_after_a_revocation_never_revives_the_session() {
         .await
         .assert_unauthorized();
 }
+
+#[tokio::test]
+async fn a_victim_revoked_after_the_sign_in_read_is_not_evicted_and_the_sign_in_reads_again() {
+    let t = TestApp::with(&[("MAX_ACTIVE_SESSIONS_PER_USER", "2")]).await;
+    t.sign_in_other("victim", "laptop").await;
+    let keeper = t.sign_in_other("keeper", "phone").await;
+    // The sign-in reads: two live sessions, the cap reached, "victim" to evict.
+    let stale = t.account().await;
+    let victim = stale
+        .session(&SessionId::parse("victim").unwrap())
+        .unwrap()
+        .clone();
+
+    // The victim is revoked before the sign-in writes.
+    t.request(Route::RevokeSession)
+        .session("keeper")
+        .id("victim")
+        .send()
+        .await
+        .assert_status(200);
+
+    // The sign-in writes from its read (the count is current: only the victim differs).
+    let at = now();
+    let session = Session {
+        id: SessionId::parse("newcomer").unwrap(),
+        device_id: DeviceId::parse(&keeper).unwrap(),
+        lifetime: Lifetime::start(at, 1800, 43_200),
+        started_at: at,
+        last_activity: at,
+        ip_address: None,
+        location: None,
+        login_method: None,
+    };
+    let device = stale.device(&session.device_id).unwrap().clone();
+    let sign_in = event(&t, EventType::SuccessfulLogin, device.id.as_str());
+    let eviction = event(&t, EventType::SessionEvicted, victim.id.as_str());
+    let write = SignInWrite {
+        session: &session,
+        device: &device,
+        device_is_new: false,
+        event: &sign_in,
+        evicted: vec![(&victim.id, eviction)],
+        sign_ins: t.account().await.sign_ins,
+    };
+    let user = UserId::parse(&t.user).unwrap();
+    let landed = t.app.store.register(&user, &write, at).await.unwrap();
+    assert!(!landed, "refused: read again");
+    let after = t.account().await;
+    assert!(after.session(&session.id).is_none(), "nothing written");
+    let ended = t.request(Route::ListDevices).session("victim").send().await;
+    assert_eq!(
+        ended.body["reason"], "REVOKED",
+        "its end stays the user's revocation"
+    );
+
+    // Read again, the sign-in lands without evicting anyone.
+    t.register("newcomer", "phone").await.assert_status(201);
+    t.request(Route::ListDevices)
+        .session("keeper")
+        .send()
+        .await
+        .assert_status(200);
+}
