@@ -1,14 +1,18 @@
-# `make dev` runs the service locally, `make test` tests it; `make build` and
-# `make deploy` ship it with SAM.
+# `make dev` runs the service locally, `make test` tests it (`make check`: the fast
+# loop — format, clippy, unit and endpoint tests); `make build` and `make deploy` ship
+# it with SAM.
 SHELL := /bin/bash
 
-.PHONY: dev test token tools lint build deploy fuzz bench
+.PHONY: dev test check token tools lint build deploy fuzz bench
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+check:
+	@scripts/test.sh --check
 
 # make token USER=alice SESSION=s1 — a local HS256 access token.
 token:

@@ -11,6 +11,7 @@ trap 'exit 143' TERM
 
 mkdir -p "$CARGO_TARGET_DIR/local"
 start_dynamodb "$CARGO_TARGET_DIR/local/dynamodb.log"
+start_moto "$CARGO_TARGET_DIR/local/moto.log"
 echo "building the functions…"
 start_api /dev/stdout
 # Security events to EventBridge: Lambda's stream trigger stood in for by a pump that
@@ -25,9 +26,9 @@ page_url=$("$VENV/bin/python" scripts/demo_user.py "http://127.0.0.1:${API_PORT}
 cat <<MSG
 
 Flashback device & session API on http://127.0.0.1:${API_PORT}
-DynamoDB (moto) on http://127.0.0.1:${DYNAMODB_PORT}, table ${TABLE_NAME}
-Security events published to moto's EventBridge (default bus, source
-flashback.device-sessions): one "published" log line each.
+DynamoDB (AWS's DynamoDB Local) on http://127.0.0.1:${DYNAMODB_PORT}, table ${TABLE_NAME}
+Security events published to moto's EventBridge on http://127.0.0.1:${MOTO_PORT}
+(default bus, source flashback.device-sessions): one "published" log line each.
 
 A local token (HS256 with JWT_SECRET, or the documented local default; iss
 ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):

@@ -3,9 +3,14 @@
 export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export API_PORT="${API_PORT:-9000}"
 export TABLE_NAME="${TABLE_NAME:-flashback-sessions-local}"
+# moto serves only what DynamoDB Local does not: EventBridge and SQS, on its own port.
+export MOTO_PORT="${MOTO_PORT:-$((DYNAMODB_PORT + 1))}"
+# The SDKs' per-service endpoints: DynamoDB and its stream from DynamoDB Local, the bus
+# and the queues from moto.
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:${DYNAMODB_PORT}"
-# moto serves EventBridge (and the stream, SQS) on the same port: publish-events puts there.
-export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:${DYNAMODB_PORT}"
+export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:${DYNAMODB_PORT}"
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:${MOTO_PORT}"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:${MOTO_PORT}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
@@ -30,24 +35,35 @@ wait_for_port() {
   done
 }
 
-# start_dynamodb LOG: moto's server on loopback, with the table from template.yaml.
-start_dynamodb() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$DYNAMODB_PORT") 2>/dev/null; then
-    echo "port $DYNAMODB_PORT is taken: stop what uses it or set DYNAMODB_PORT" >&2
+# port_free PORT NAME: fails, saying which variable moves it, when PORT is taken.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is taken: stop what uses it or set $2" >&2
     return 1
   fi
-  "$VENV/bin/python" scripts/dynamodb_server.py "$DYNAMODB_PORT" >"$1" 2>&1 &
+}
+
+# start_dynamodb LOG: AWS's DynamoDB Local on 127.0.0.1 only, in memory, with the
+# table from template.yaml.
+start_dynamodb() {
+  port_free "$DYNAMODB_PORT" DYNAMODB_PORT
+  scripts/dynamodb-local/run.sh "$DYNAMODB_PORT" >"$1" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$DYNAMODB_PORT" 60
   "$VENV/bin/python" scripts/create_table.py template.yaml
 }
 
+# start_moto LOG: moto's server on 127.0.0.1, for EventBridge and SQS.
+start_moto() {
+  port_free "$MOTO_PORT" MOTO_PORT
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$1" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_port "$MOTO_PORT" 60
+}
+
 # start_api LOG: every route served by the real binaries through cargo lambda watch.
 start_api() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null; then
-    echo "port $API_PORT is taken: stop what uses it or set API_PORT" >&2
-    return 1
-  fi
+  port_free "$API_PORT" API_PORT
   # Build first so the first request of each route is not a compile.
   cargo build --quiet --bins -p functions
   PATH="$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \

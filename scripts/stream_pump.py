@@ -1,20 +1,22 @@
 """The local stand-in for Lambda's DynamoDB event source mapping: reads the table's
-stream from moto, drops what the template's FilterCriteria drop, and invokes the real
-`publish-events` binary (through `cargo lambda watch`) with the event Lambda would
-send, honouring its partial-batch response as Lambda does.
+stream from DynamoDB Local, drops what the template's FilterCriteria drop, and invokes
+the real `publish-events` binary (through `cargo lambda watch`) with the event Lambda
+would send, honouring its partial-batch response as Lambda does.
 
     python scripts/stream_pump.py          # `make dev`: forever, from the stream's start
 
 Environment (scripts/local-env.sh): AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME, API_PORT.
 The end-to-end tests import `Pump` and run it over the records their requests wrote.
 
-Where this differs from Lambda (and from DynamoDB behind it):
-- moto's stream records say `eventVersion` "1.0" (DynamoDB: "1.1") and `SizeBytes`
-  of the whole change as JSON; their `eventID` is a random 32-hex-digit id, as on AWS.
-- moto never expires items by TTL, so no record ever carries the TTL service's
-  `userIdentity`: the tests send such a record themselves (`Pump.invoke`).
-- moto's stream has one shard forever; DynamoDB splits and rotates shards, and Lambda
-  reads each in its own order (per item, never across the table).
+It reads every shard, as Lambda does: a shard's records in order, a child shard only
+once its parent is read to its end (DynamoDB closes shards and opens children; the
+records of one item never cross from a child back to its parent).
+
+Where this differs from Lambda (and DynamoDB Local from DynamoDB):
+- DynamoDB Local 3.3.1 deletes expired items by TTL within seconds (DynamoDB: within
+  days), and names the stream record of such a deletion `UNKNOWN_TO_SDK_VERSION`,
+  without the `userIdentity` DynamoDB documents for it; the pump hands it on as
+  DynamoDB writes it: `REMOVE`, with the TTL service's `userIdentity`.
 - A batch still failing after MaximumRetryAttempts is logged and skipped here; Lambda
   sends its description to the OnFailure destination (the template's SQS queue).
 - Lambda's BisectBatchOnFunctionError is not imitated: a failing invocation is simply
@@ -37,6 +39,8 @@ from moto.events.models import EventPattern
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION = "publish-events"
+# What DynamoDB says of a deletion by TTL (DynamoDB Local does not say it).
+TTL_SERVICE = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -90,48 +94,84 @@ class Pump:
         description = boto3.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)
         self.stream_arn = description["Table"]["LatestStreamArn"]
         self.view_type = description["Table"]["StreamSpecification"]["StreamViewType"]
-        self.region = self.stream_arn.split(":")[3]
-        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
-        self.shard_id = shards[0]["ShardId"]
+        # DynamoDB Local's ARNs name the region "ddblocal": Lambda's records carry the
+        # function's region.
+        self.region = os.environ.get("AWS_REGION", "us-east-1")
         self.invoke_url = f"http://127.0.0.1:{api_port}/2015-03-31/functions/{FUNCTION}/invocations"
-        # The last sequence number done (published, filtered out, or given up on).
-        self.after = None
+        # Per shard, the last sequence number done (published, filtered out, or given
+        # up on), as Lambda keeps one; None before the first. A shard read to its end
+        # is in `finished`.
+        self.after = {}
+        self.finished = set()
         self.failures = 0
         # Every event sent to the function, and its answer, for the tests.
         self.invocations = []
 
+    def shards(self):
+        """The stream's shards, parents before children."""
+        shards, start = [], {}
+        while True:
+            description = self.streams.describe_stream(StreamArn=self.stream_arn, **start)["StreamDescription"]
+            shards += description["Shards"]
+            if not description.get("LastEvaluatedShardId"):
+                return shards
+            start = {"ExclusiveStartShardId": description["LastEvaluatedShardId"]}
+
+    def readable(self):
+        """The shards with records left to read whose parent is read to its end."""
+        known = set()
+        for shard in self.shards():
+            known.add(shard["ShardId"])
+            parent = shard.get("ParentShardId")
+            if shard["ShardId"] not in self.finished and (parent not in known or parent in self.finished):
+                yield shard["ShardId"]
+
     def _read(self, limit):
-        # The position is a sequence number, as Lambda keeps one per shard: every read
-        # starts from a fresh iterator after the last record done.
-        if self.after is None:
-            position = {"ShardIteratorType": "TRIM_HORIZON"}
-        else:
-            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.after}
-        iterator = self.streams.get_shard_iterator(
-            StreamArn=self.stream_arn, ShardId=self.shard_id, **position
-        )["ShardIterator"]
-        return self.streams.get_records(ShardIterator=iterator, Limit=limit)["Records"]
+        """The next records of the first readable shard that has some: (shard, records)."""
+        for shard in self.readable():
+            # Every read starts from a fresh iterator after the last record done.
+            after = self.after.get(shard)
+            if after is None:
+                position = {"ShardIteratorType": "TRIM_HORIZON"}
+            else:
+                position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard, **position
+            )["ShardIterator"]
+            answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+            if answer["Records"]:
+                return shard, answer["Records"]
+            if not answer.get("NextShardIterator"):
+                # A closed shard read to its end: its children come next.
+                self.finished.add(shard)
+        return None, []
 
     def skip_to_end(self):
         """Marks everything in the stream so far as done (StartingPosition LATEST)."""
-        while records := self._read(1000):
-            self.after = records[-1]["dynamodb"]["SequenceNumber"]
+        while True:
+            shard, records = self._read(1000)
+            if not records:
+                return
+            self.after[shard] = records[-1]["dynamodb"]["SequenceNumber"]
 
     def lambda_record(self, record):
         """A stream record as Lambda hands it to the function."""
         change = lambda_json(record["dynamodb"])
         change.setdefault("StreamViewType", self.view_type)
+        name, identity = record["eventName"], record.get("userIdentity")
+        if name == "UNKNOWN_TO_SDK_VERSION" and "OldImage" in change and "NewImage" not in change:
+            name, identity = "REMOVE", TTL_SERVICE
         built = {
             "eventID": record["eventID"],
-            "eventName": record["eventName"],
+            "eventName": name,
             "eventVersion": record.get("eventVersion", "1.1"),
             "eventSource": "aws:dynamodb",
-            "awsRegion": record.get("awsRegion", self.region),
+            "awsRegion": self.region,
             "dynamodb": change,
             "eventSourceARN": self.stream_arn,
         }
-        if record.get("userIdentity"):
-            built["userIdentity"] = lambda_json(record["userIdentity"])
+        if identity:
+            built["userIdentity"] = lambda_json(identity)
         return built
 
     def passes(self, record):
@@ -168,14 +208,15 @@ class Pump:
 
     def poll(self):
         """One batch: read, filter, invoke. Returns how many records were read."""
-        records = [self.lambda_record(r) for r in self._read(self.batch_size)]
+        shard, read = self._read(self.batch_size)
+        records = [self.lambda_record(r) for r in read]
         if not records:
             return 0
         sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
         wanted = [r for r in records if self.passes(r)]
         first = self.first_not_done(wanted) if wanted else None
         if first is None:
-            self.after, self.failures = sequence[-1], 0
+            self.after[shard], self.failures = sequence[-1], 0
             return len(records)
         self.failures += 1
         if 0 <= self.max_retries < self.failures:
@@ -184,12 +225,12 @@ class Pump:
                 f"{self.max_retries} retries (Lambda: a record of them in the OnFailure queue)",
                 file=sys.stderr,
             )
-            self.after, self.failures = sequence[-1], 0
+            self.after[shard], self.failures = sequence[-1], 0
             return len(records)
         # Lambda resumes at the reported record: everything before it is done.
         done = [s for s in sequence if int(s) < int(first)]
         if done:
-            self.after, self.failures = done[-1], 0
+            self.after[shard], self.failures = done[-1], 0
         return len(records)
 
     def drain(self, pause=0.2, max_polls=1000):

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# make test: unit tests, endpoint tests against the DynamoDB emulator, end-to-end
-# tests through `cargo lambda watch`, the devices page in a real browser, then template
-# validation. Runs on its own ports, so it can run beside `make dev`.
+# make test: lint, unit tests, endpoint tests against DynamoDB Local (`make check` stops
+# there), then end-to-end tests through `cargo lambda watch`, the devices page in a real
+# browser, fuzzing and template validation. Runs on its own ports, so it can run beside
+# `make dev`. `scripts/test.sh --check` is `make check`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
 export DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-8100}"
+export MOTO_PORT="${TEST_MOTO_PORT:-$((DYNAMODB_PORT + 1))}"
 export API_PORT="${TEST_API_PORT:-9100}"
 export TABLE_NAME="flashback-sessions-test"
 # The end-to-end stack signs with this secret; the tests mint tokens with it.
@@ -17,6 +19,17 @@ mkdir -p "$logs"
 
 step() { printf '\n== %s\n' "$*"; }
 
+# summary LAYER…: one closing line for the layers' logs together.
+summary() {
+  local layer files=()
+  for layer in "$@"; do files+=("$logs/$layer.log"); done
+  cat "${files[@]}" | awk '
+    /test result:/ { passed += $4; failed += $6 }
+    /^[0-9]+ passed/ { passed += $1 }
+    / failed/ && !/test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) failed += $i }
+    END { printf "\n%d passed, %d failed\n", passed, failed }'
+}
+
 step "lint (rustfmt, clippy)"
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
@@ -24,10 +37,16 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "unit tests"
 cargo test --quiet -p shared -p functions --lib 2>&1 | tee "$logs/unit.log"
 
-step "endpoint tests (moto on 127.0.0.1:$DYNAMODB_PORT)"
+step "endpoint tests (DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT)"
 start_dynamodb "$logs/dynamodb.log"
 # The tests wait on the emulator, not the CPU: run more of them at once.
 RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}" cargo test --quiet -p tests --test endpoints 2>&1 | tee "$logs/endpoints.log"
+
+if [ "${1:-}" = --check ]; then
+  summary unit endpoints
+  exit
+fi
+start_moto "$logs/moto.log"
 
 step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 # The stack runs with a small session cap and step-up on, so the end-to-end tests see
@@ -48,9 +67,4 @@ step "contract (one list of routes) and template validation"
 "$VENV/bin/pytest" -q -p no:cacheprovider tests/contract 2>&1 | tee "$logs/contract.log"
 scripts/lint.sh
 
-# One closing line for every layer together.
-cat "$logs"/{unit,endpoints,e2e,browser,contract}.log | awk '
-  /test result:/ { passed += $4; failed += $6 }
-  /^[0-9]+ passed/ { passed += $1 }
-  / failed/ && !/test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) failed += $i }
-  END { printf "\n%d passed, %d failed\n", passed, failed }'
+summary unit endpoints e2e browser contract

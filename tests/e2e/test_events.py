@@ -1,11 +1,11 @@
 """End-to-end: security events reach the platform's bus. Real writes through the API
-(over HTTP, through `cargo lambda watch`), the table's stream in moto, the real
+(over HTTP, through `cargo lambda watch`), the table's stream in DynamoDB Local, the real
 `publish-events` binary invoked as Lambda would invoke it (scripts/stream_pump.py,
 which `make dev` runs too), moto's EventBridge, and an EventBridge rule delivering to
 an SQS queue that the test reads.
 
-Run by `make test` (which starts moto and the API and sets API_URL, API_PORT,
-TABLE_NAME, AWS_ENDPOINT_URL_DYNAMODB and the token settings)."""
+Run by `make test` (which starts DynamoDB Local, moto and the API and sets API_URL,
+API_PORT, TABLE_NAME, the per-service AWS_ENDPOINT_URL_* and the token settings)."""
 
 import json
 import os
@@ -47,8 +47,9 @@ def user():
 def bus_queue(user):
     """An SQS queue receiving, through a rule on the default bus, this service's
     events about `user`. Yields a function that reads everything delivered so far."""
-    events = boto3.client("events", endpoint_url=ENDPOINT)
-    sqs = boto3.client("sqs", endpoint_url=ENDPOINT)
+    # moto, through AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_ENDPOINT_URL_SQS.
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
     name = f"e2e-events-{uuid.uuid4().hex[:16]}"
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -226,8 +227,9 @@ def test_a_session_removed_by_ttl_is_published_late_as_expired(pump, user, bus_q
     pump.drain()
     bus_queue()
 
-    # moto never runs TTL: the record DynamoDB writes when TTL deletes the item, as
-    # Lambda delivers it, built from the real item and sent through the template's filter.
+    # DynamoDB deletes by TTL within days, DynamoDB Local within seconds; no test waits
+    # on either: the record DynamoDB writes when TTL deletes the item, as Lambda
+    # delivers it, built from the real item and sent through the template's filter.
     removal = {
         "eventID": uuid.uuid4().hex,
         "eventName": "REMOVE",

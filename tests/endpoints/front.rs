@@ -2,8 +2,7 @@
 //! with the errors real DynamoDB sends and the emulator never does (throttling,
 //! transaction conflicts), loses the answers of others as a network would, and passes
 //! every other request on unchanged. The service talks to it through the real SDK, as
-//! it would to DynamoDB. It keeps every request the emulator ran, in the emulator's
-//! order, so race tests can tell what committed before what.
+//! it would to DynamoDB. It counts the requests of each operation.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,20 +24,9 @@ pub enum Verdict {
 /// Decides, from a request's operation (`TransactWriteItems` …) and JSON body.
 type Decide = dyn Fn(&str, &Value) -> Verdict + Send + Sync;
 
-/// A request the emulator ran.
-#[derive(Debug, Clone)]
-pub struct Ran {
-    pub operation: String,
-    pub request: Value,
-    pub status: u16,
-    /// The emulator's order of requests (`x-emulator-sequence`): it runs one at a time.
-    pub sequence: u64,
-}
-
 #[derive(Default)]
 struct Log {
     operations: Vec<String>,
-    ran: Vec<Ran>,
 }
 
 pub struct Front {
@@ -73,13 +61,6 @@ impl Front {
             }
         });
         Front { endpoint, log }
-    }
-
-    /// Every request the emulator ran through this front, in the emulator's order.
-    pub fn ran(&self) -> Vec<Ran> {
-        let mut ran = self.log.lock().unwrap().ran.clone();
-        ran.sort_by_key(|r| r.sequence);
-        ran
     }
 
     /// How many requests of `operation` reached the front, answered or passed on.
@@ -139,14 +120,6 @@ async fn serve(mut socket: TcpStream, decide: Arc<Decide>, log: Arc<Mutex<Log>>)
                 let Some(response) = pass_on(&head, &body).await else {
                     return;
                 };
-                log.lock().unwrap().ran.push(Ran {
-                    operation,
-                    request,
-                    status: status(&response),
-                    sequence: header(&head_of(&response), "x-emulator-sequence")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or_default(),
-                });
                 if !matches!(verdict, Verdict::LoseAnswer) {
                     let _ = socket.write_all(&response).await;
                 }
@@ -207,21 +180,6 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(S
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
         }
     }
-}
-
-/// The head of a whole response, without its body.
-fn head_of(response: &[u8]) -> String {
-    let end = find(response, b"\r\n\r\n").unwrap_or(response.len());
-    String::from_utf8_lossy(&response[..end]).into_owned()
-}
-
-/// The status code of a whole response.
-fn status(response: &[u8]) -> u16 {
-    String::from_utf8_lossy(&response[..response.len().min(16)])
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_default()
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

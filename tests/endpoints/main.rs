@@ -1,4 +1,4 @@
-//! Endpoint tests: every route against the real DynamoDB emulator through the real
+//! Endpoint tests: every route against DynamoDB Local through the real
 //! SDK, one module per concern. Each test signs in its own user, so they all run in
 //! parallel against one table.
 
@@ -17,4 +17,5 @@ mod races;
 mod registration;
 mod routing;
 mod sessions;
+mod stream;
 mod support;

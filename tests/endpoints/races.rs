@@ -1,9 +1,10 @@
 //! Concurrency: revocation always wins, and sign-ins never duplicate a device or a
 //! session, however requests interleave.
 
+use aws_sdk_dynamodbstreams::types::OperationType;
 use futures::future::join_all;
 
-use crate::front::{Front, Ran};
+use crate::stream::{Change, StreamTail};
 use crate::support::*;
 
 #[tokio::test]
@@ -90,16 +91,16 @@ async fn delete_racing_sign_ins_leaves_no_live_session_on_a_missing_device() {
 }
 
 /// A cascade started amid many sign-ins on the device it names, for several rounds,
-/// every request through a front that keeps the emulator's order of them. When the
-/// cascade answers 200, every session whose registration committed before the
-/// cascade's last commit is ended (the caller's own aside: revoke-all keeps it here),
-/// and no live session is bound to a device that is gone.
+/// the order of commits read from the table's stream. When the cascade answers 200,
+/// every session whose registration committed before the cascade's last commit is
+/// ended (the caller's own aside: revoke-all keeps it here), and no live session is
+/// bound to a device that is gone.
 async fn cascade_racing_sign_ins(cascade: Cascade) {
-    let front = Front::start(|_, _| None).await;
-    let t = TestApp::through(&front).await;
+    let t = TestApp::new().await;
     t.sign_in("laptop").await;
     for round in 0..ROUNDS {
         let phone = t.sign_in_other(&format!("seed-{round}"), "phone").await;
+        let mut stream = StreamTail::start(t.app.store.table()).await;
         let sessions: Vec<String> = (0..SIGN_INS).map(|i| format!("r{round}-{i}")).collect();
         let fingerprint = |i: usize| match cascade {
             Cascade::RevokeAll if i % 2 == 1 => "tablet",
@@ -122,33 +123,32 @@ async fn cascade_racing_sign_ins(cascade: Cascade) {
             sign_ins(SIGN_INS / 2..SIGN_INS)
         );
         answer.assert_status(200);
-        cascade_held(&t, &front, cascade, &phone).await;
+        cascade_held(&t, &stream.changes().await, cascade, &phone).await;
     }
 }
 
-/// The cascade's promise, checked against the emulator's order of commits.
-async fn cascade_held(t: &TestApp, front: &Front, cascade: Cascade, device: &str) {
-    let committed: Vec<Ran> = front
-        .ran()
-        .into_iter()
-        .filter(|r| r.operation == "TransactWriteItems" && r.status == 200)
-        .collect();
-    // A registration puts a session item (its id, its device); cascades only update,
-    // delete and check.
-    let registration = |ran: &Ran| -> Option<(String, String)> {
-        ran.request["TransactItems"]
-            .as_array()?
-            .iter()
-            .find_map(|action| {
-                let item = &action["Put"]["Item"];
-                let id = item["SK"]["S"].as_str()?.strip_prefix("SESSION#")?;
-                Some((id.to_string(), item["deviceId"]["S"].as_str()?.to_string()))
-            })
-    };
-    let last_cascade_commit = committed
+/// The cascade's promise, checked against the order of commits.
+async fn cascade_held(t: &TestApp, changes: &[Change], cascade: Cascade, device: &str) {
+    let of_user = |c: &&Change, prefix: &str| c.text("PK") == Some(&format!("{prefix}{}", t.user));
+    // A registration puts a session item (its id, its device); a cascade's last
+    // transaction, and only it, writes the cascade's security event.
+    let registrations: Vec<(u128, String, String)> = changes
         .iter()
-        .filter(|r| registration(r).is_none())
-        .map(|r| r.sequence)
+        .filter(|c| of_user(c, "USER#") && c.operation == Some(OperationType::Insert))
+        .filter_map(|c| {
+            let id = c.text("SK")?.strip_prefix("SESSION#")?;
+            Some((c.sequence, id.to_string(), c.text("deviceId")?.to_string()))
+        })
+        .collect();
+    let event = match cascade {
+        Cascade::RevokeAll => "ALL_SESSIONS_REVOKED",
+        Cascade::Untrust => "DEVICE_UNTRUSTED",
+        Cascade::Delete => "DEVICE_REMOVED",
+    };
+    let last_cascade_commit = changes
+        .iter()
+        .filter(|c| of_user(c, "EVENTS#") && c.text("type") == Some(event))
+        .map(|c| c.sequence)
         .max()
         .expect("the cascade committed");
     let account = t.account().await;
@@ -157,20 +157,16 @@ async fn cascade_held(t: &TestApp, front: &Front, cascade: Cascade, device: &str
         .map(|s| s.id.as_str().to_string())
         .collect();
     let mut checked = 0;
-    for ran in &committed {
-        let Some((id, on_device)) = registration(ran) else {
-            continue;
-        };
+    for (sequence, id, on_device) in &registrations {
         let in_scope = match cascade {
-            Cascade::RevokeAll => id != t.session,
+            Cascade::RevokeAll => *id != t.session,
             Cascade::Untrust | Cascade::Delete => on_device == device,
         };
-        if in_scope && ran.sequence < last_cascade_commit {
+        if in_scope && *sequence < last_cascade_commit {
             checked += 1;
             assert!(
-                !alive.contains(&id),
-                "{cascade:?}: session {id} registered (#{}) before the cascade's last commit (#{last_cascade_commit}) is alive",
-                ran.sequence
+                !alive.contains(id),
+                "{cascade:?}: session {id} registered (#{sequence}) before the cascade's last commit (#{last_cascade_commit}) is alive",
             );
         }
     }
