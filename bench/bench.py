@@ -2,7 +2,8 @@
 
 Each release binary runs against this script's own minimal Lambda Runtime API (next /
 response / error), so nothing else is timed, and talks to the local DynamoDB emulator
-through a counting proxy, so DynamoDB calls are counted, not read off the code.
+through a counting proxy, so DynamoDB calls are counted, not read off the code. The
+emulator is AWS's DynamoDB Local (Java, in memory); moto serves EventBridge.
 
 Figures per binary (target/bench/results.json):
   binary_bytes   stripped release size, host target (binary_bytes_arm64 when built)
@@ -21,9 +22,8 @@ shaped and filtered as Lambda's event source mapping does: scripts/stream_pump.p
 its target moto's EventBridge behind the same counting proxy. Its rows add `records`,
 `eventbridge_calls` (PutEvents requests of the first invocation) and the times per
 record.
-The emulator (moto, in Python) is far slower than DynamoDB: absolute times here are
-dominated by it; compare each function with the baseline, which pays the same cost
-for its one call. The time each binary waited on the emulator during init and warm
+The emulator is not DynamoDB (another process on the same two cores, no network):
+compare each function with the baseline, which pays the same cost for its one call. The time each binary waited on the emulator during init and warm
 invocations is kept apart (emulator_init_ms, emulator_warm_p50_ms) so that the binaries'
 own times can be compared too.
 """
@@ -162,11 +162,12 @@ class RuntimeHandler(Handler):
 
 
 class CountingProxy(Server):
-    """Forwards DynamoDB (and EventBridge) requests to the emulator, counting them."""
+    """Forwards DynamoDB requests to DynamoDB Local and EventBridge requests to moto,
+    counting them."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, dynamodb_port, moto_port):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
-        self.upstream_port = upstream_port
+        self.upstream_ports = {"dynamodb": dynamodb_port, "eventbridge": moto_port}
         self.count = 0
         self.seconds = 0.0
         self.services = {}
@@ -185,8 +186,11 @@ class CountingProxy(Server):
 class ProxyHandler(Handler):
     def do_POST(self):
         body = self.read_body()
+        # X-Amz-Target: DynamoDB_20120810.Query, AWSEvents.PutEvents, …
+        target = self.headers.get("X-Amz-Target", "").split(".")[0]
+        service = {"AWSEvents": "eventbridge"}.get(target, "dynamodb" if target.startswith("DynamoDB") else target)
         started = time.perf_counter()
-        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_ports[service], timeout=60)
         upstream.connect()
         upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -194,9 +198,6 @@ class ProxyHandler(Handler):
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
-        # X-Amz-Target: DynamoDB_20120810.Query, AWSEvents.PutEvents, …
-        target = self.headers.get("X-Amz-Target", "").split(".")[0]
-        service = {"AWSEvents": "eventbridge"}.get(target, "dynamodb" if target.startswith("DynamoDB") else target)
         with self.server.lock:
             self.server.count += 1
             self.server.seconds += time.perf_counter() - started
@@ -330,12 +331,15 @@ def copy_record(record, sequence):
 
 class Bench:
     def __init__(self):
-        self.emulator_port = free_port()
-        self.emulator = subprocess.Popen(
-            [str(ROOT / ".venv/bin/python"), "scripts/dynamodb_server.py", str(self.emulator_port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self.proxy = CountingProxy(self.emulator_port)
+        self.emulator_port, moto_port = free_port(), free_port()
+        self.emulators = [
+            subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for command in (
+                ["scripts/dynamodb-local/run.sh", str(self.emulator_port)],
+                [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            )
+        ]
+        self.proxy = CountingProxy(self.emulator_port, moto_port)
         self.emulator_ms = {}
         endpoint = f"http://127.0.0.1:{self.proxy.server_address[1]}"
         self.env = {
@@ -346,8 +350,7 @@ class Bench:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-            # moto serves EventBridge on the same port: publish-events puts there,
-            # through the same counting proxy.
+            # publish-events puts on moto's EventBridge, through the same counting proxy.
             "AWS_ENDPOINT_URL_EVENTBRIDGE": endpoint,
             "TABLE_NAME": TABLE,
             "JWT_SECRET": SECRET,
@@ -497,14 +500,17 @@ class Bench:
         os.environ.update({k: self.env[k] for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
         pump = Pump(endpoint=f"http://127.0.0.1:{self.emulator_port}", table=table, api_port="0")
         records = []
-        while read := pump._read(1000):
-            pump.after = read[-1]["dynamodb"]["SequenceNumber"]
+        while True:
+            shard, read = pump._read(1000)
+            if not read:
+                return records
+            pump.after[shard] = read[-1]["dynamodb"]["SequenceNumber"]
             records += [r for r in map(pump.lambda_record, read) if pump.passes(r)]
-        return records
 
     def close(self):
-        self.emulator.send_signal(signal.SIGTERM)
-        self.emulator.wait()
+        for emulator in self.emulators:
+            emulator.send_signal(signal.SIGTERM)
+            emulator.wait()
 
 
 def main():

@@ -102,8 +102,8 @@ async fn the_emulator_stopped_mid_test_is_503() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");
     let endpoint = format!("http://127.0.0.1:{port}");
-    let mut emulator = std::process::Command::new(&python)
-        .arg("scripts/dynamodb_server.py")
+    // A DynamoDB Local of its own, to stop.
+    let mut emulator = std::process::Command::new("scripts/dynamodb-local/run.sh")
         .arg(port.to_string())
         .current_dir(&root)
         .stdout(std::process::Stdio::null())
@@ -122,7 +122,7 @@ async fn the_emulator_stopped_mid_test_is_503() {
             .is_ok_and(|s| s.success())
     };
     let mut created = false;
-    for _ in 0..50 {
+    for _ in 0..100 {
         created = create_table();
         if created {
             break;
