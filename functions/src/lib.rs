@@ -1,25 +1,12 @@
-//! The endpoints, one module each; `src/bin/<name>.rs` runs one as its own Lambda
-//! function. Every handler reads top to bottom: parse input → authenticate →
-//! one store call → the documented response.
+//! What runs where: `routes/` holds the API's routes, one module each; beside them,
+//! the two functions that are not routes. `src/bin/<name>.rs` runs one of them as its
+//! own Lambda function. Every route reads top to bottom: parse input → authenticate →
+//! one use case or store call → the documented response (docs/api.md).
 
-pub mod admin_revoke_sessions;
-/// Not a route: the Lambda authorizer other APIs attach (their callers' sessions).
+pub mod routes;
+
+/// Not a route: the Lambda authorizer other APIs attach (docs/authorizer.md).
 pub mod authorize;
-pub mod delete_device;
-/// The "Your devices" page, served on the API's origin (HTML, no DynamoDB).
-pub mod devices_page;
-pub mod get_current_session;
-pub mod get_device;
-pub mod list_devices;
-pub mod list_security_events;
-pub mod list_sessions;
-/// Not a route: the table stream's consumer, publishing security events to EventBridge.
+/// Not a route: the table stream's consumer, publishing security events to
+/// EventBridge (docs/security-events.md).
 pub mod publish_events;
-pub mod register_session;
-pub mod rename_device;
-pub mod revoke_all_sessions;
-pub mod revoke_session;
-pub mod route_not_found;
-pub mod session_heartbeat;
-pub mod trust_device;
-pub mod untrust_device;

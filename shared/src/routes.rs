@@ -1,27 +1,38 @@
-//! The routes of the API, for the one function that answers everything else
-//! (`route-not-found`, API Gateway's `$default` route): 405 with `Allow` for a known
-//! path with another method, 404 otherwise — both in the envelope. The contract test
-//! (`tests/contract`) checks this list against template.yaml.
+//! The one table of the API's routes: method, path and the function (binary, and
+//! module of `functions::routes`) that serves it. template.yaml, the local router in
+//! Cargo.toml, events/, openapi.yaml, functions/src/bin, the endpoint tests' `Route`
+//! and the README's route map are checked against it (tests/contract/test_routes_agree.py).
+//! The one function that answers everything else (`route-not-found`, API Gateway's
+//! `$default` route) reads it too: 405 with `Allow` for a known path with another
+//! method, 404 otherwise — both in the envelope.
 
-/// `(method, path template)` of every route.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/devices"),
-    ("GET", "/devices/{id}"),
-    ("POST", "/devices/trust"),
-    ("POST", "/devices/{id}/untrust"),
-    ("DELETE", "/devices/{id}"),
-    ("PATCH", "/devices/{id}"),
-    ("POST", "/devices/{id}/heartbeat"),
-    ("GET", "/sessions"),
-    ("POST", "/sessions"),
-    ("POST", "/sessions/revoke-all"),
-    ("POST", "/sessions/{id}/revoke"),
-    ("POST", "/sessions/{id}/heartbeat"),
-    ("GET", "/sessions/current"),
-    ("GET", "/security-events"),
-    ("GET", "/account/devices"),
-    ("POST", "/admin/users/{userId}/revoke-sessions"),
-    ("POST", "/admin/users/{userId}/devices/{id}/revoke-sessions"),
+/// `(method, path template, function)` of every route.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/devices", "list-devices"),
+    ("GET", "/devices/{id}", "get-device"),
+    ("POST", "/devices/trust", "trust-device"),
+    ("POST", "/devices/{id}/untrust", "untrust-device"),
+    ("DELETE", "/devices/{id}", "delete-device"),
+    ("PATCH", "/devices/{id}", "rename-device"),
+    ("POST", "/devices/{id}/heartbeat", "session-heartbeat"),
+    ("GET", "/sessions", "list-sessions"),
+    ("POST", "/sessions", "register-session"),
+    ("POST", "/sessions/revoke-all", "revoke-all-sessions"),
+    ("POST", "/sessions/{id}/revoke", "revoke-session"),
+    ("POST", "/sessions/{id}/heartbeat", "session-heartbeat"),
+    ("GET", "/sessions/current", "get-current-session"),
+    ("GET", "/security-events", "list-security-events"),
+    ("GET", "/account/devices", "devices-page"),
+    (
+        "POST",
+        "/admin/users/{userId}/revoke-sessions",
+        "admin-revoke-sessions",
+    ),
+    (
+        "POST",
+        "/admin/users/{userId}/devices/{id}/revoke-sessions",
+        "admin-revoke-sessions",
+    ),
 ];
 
 /// The methods served on `path`, or none when no route has that path. Static
@@ -37,13 +48,13 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
                 .all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
     };
     let exact = |template: &str| !template.contains('{') && matches(template);
-    let statics: Vec<_> = ROUTES.iter().filter(|(_, t)| exact(t)).collect();
+    let statics: Vec<_> = ROUTES.iter().filter(|(_, t, _)| exact(t)).collect();
     let chosen: Vec<_> = if statics.is_empty() {
-        ROUTES.iter().filter(|(_, t)| matches(t)).collect()
+        ROUTES.iter().filter(|(_, t, _)| matches(t)).collect()
     } else {
         statics
     };
-    let mut methods: Vec<&str> = chosen.iter().map(|(m, _)| *m).collect();
+    let mut methods: Vec<&str> = chosen.iter().map(|(m, _, _)| *m).collect();
     methods.sort_unstable();
     methods.dedup();
     methods

@@ -111,11 +111,16 @@ def openapi_routes(root):
     }
 
 
-def route_not_found_list(root):
-    """shared/src/routes.rs: the routes the catch-all function knows (for 405)."""
+def route_table(root):
+    """shared/src/routes.rs: (method, path) -> function, the one route table."""
     text = (root / "shared" / "src" / "routes.rs").read_text()
     listed = text.split("pub const ROUTES")[1].split("];")[0]
-    return set(re.findall(r'\("([A-Z]+)", "([^"]+)"\)', listed))
+    return {(m, p): f for m, p, f in re.findall(r'\("([A-Z]+)", "([^"]+)", "([^"]+)"\)', listed)}
+
+
+def route_not_found_list(root):
+    """The routes the catch-all function knows (for 405): the route table's."""
+    return set(route_table(root))
 
 
 def binaries(root):
@@ -148,6 +153,10 @@ def mismatches(root):
     served = set(template) - {DEFAULT_ROUTE}
     compare("openapi.yaml", openapi_routes(root), served)
     compare("shared/src/routes.rs", route_not_found_list(root), served)
+    served_by = {route: binary for route, binary in template.items() if route != DEFAULT_ROUTE}
+    for route, function in sorted(route_table(root).items()):
+        if route in served_by and served_by[route] != function:
+            found.append(f"shared/src/routes.rs serves {route} with {function}, template.yaml with {served_by[route]}")
     compare("functions/src/bin", binaries(root) - NON_ROUTE_BINARIES, set(template.values()))
     for binary in sorted(NON_ROUTE_BINARIES):
         if binary not in binaries(root):
@@ -222,8 +231,16 @@ def test_a_route_only_in_the_template_is_caught_everywhere_else(copy):
 
 def test_a_route_only_in_the_catch_all_list_is_caught(copy):
     routes = copy / "shared" / "src" / "routes.rs"
-    routes.write_text(routes.read_text().replace('    ("GET", "/devices"),\n', '    ("GET", "/devices"),\n    ("GET", "/devices/export"),\n'))
+    routes.write_text(routes.read_text().replace('    ("GET", "/devices", "list-devices"),\n', '    ("GET", "/devices", "list-devices"),\n    ("GET", "/devices/export", "list-devices"),\n'))
     assert mismatches(copy) == ["shared/src/routes.rs has ('GET', '/devices/export'), template.yaml does not"]
+
+
+def test_a_route_served_by_another_function_in_the_table_is_caught(copy):
+    routes = copy / "shared" / "src" / "routes.rs"
+    routes.write_text(routes.read_text().replace('("GET", "/devices", "list-devices")', '("GET", "/devices", "get-device")'))
+    assert mismatches(copy) == [
+        "shared/src/routes.rs serves ('GET', '/devices') with get-device, template.yaml with list-devices"
+    ]
 
 
 def test_a_non_route_binary_stays_out_of_the_routes(copy):

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use functions::*;
+use functions::routes::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};

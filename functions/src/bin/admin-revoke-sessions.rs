@@ -1,4 +1,4 @@
-use functions::admin_revoke_sessions::{FAILURE, handle};
+use functions::routes::admin_revoke_sessions::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,4 +1,4 @@
-use functions::get_current_session::{FAILURE, handle};
+use functions::routes::get_current_session::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

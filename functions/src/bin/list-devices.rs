@@ -1,4 +1,4 @@
-use functions::list_devices::{FAILURE, handle};
+use functions::routes::list_devices::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

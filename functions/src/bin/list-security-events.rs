@@ -1,4 +1,4 @@
-use functions::list_security_events::{FAILURE, handle};
+use functions::routes::list_security_events::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,4 +1,4 @@
-use functions::list_sessions::{FAILURE, handle};
+use functions::routes::list_sessions::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,4 +1,4 @@
-use functions::revoke_all_sessions::{FAILURE, handle};
+use functions::routes::revoke_all_sessions::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

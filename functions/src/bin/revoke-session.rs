@@ -1,4 +1,4 @@
-use functions::revoke_session::{FAILURE, handle};
+use functions::routes::revoke_session::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

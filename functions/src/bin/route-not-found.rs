@@ -1,4 +1,4 @@
-use functions::route_not_found::{FAILURE, handle};
+use functions::routes::route_not_found::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

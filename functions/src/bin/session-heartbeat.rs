@@ -1,4 +1,4 @@
-use functions::session_heartbeat::{FAILURE, handle};
+use functions::routes::session_heartbeat::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

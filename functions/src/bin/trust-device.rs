@@ -1,4 +1,4 @@
-use functions::trust_device::{FAILURE, handle};
+use functions::routes::trust_device::{FAILURE, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -7,11 +7,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response, service_fn};
 use sha2::{Digest, Sha256};
 
 /// The page, compiled in: one file, its script and style inline.
-pub const PAGE: &str = include_str!("../../web/devices.html");
+pub const PAGE: &str = include_str!("../../../web/devices.html");
 
 /// Who may frame the page (CSP `frame-ancestors`): `'none'` unless the operator names
 /// the platform's origins in `PAGE_FRAME_ANCESTORS` (space-separated).
@@ -69,6 +69,24 @@ pub fn frame_ancestors(setting: Option<&str>) -> Result<String, String> {
         )),
         None => Ok(setting.split_whitespace().collect::<Vec<_>>().join(" ")),
     }
+}
+
+/// The function: the policy worked out once at cold start, then the same answer to
+/// every request. A framing setting that is not understood fails closed: no framing,
+/// said once in the log.
+pub async fn run() -> Result<(), lambda_http::Error> {
+    shared::app::init_logging();
+    let setting = std::env::var(FRAME_ANCESTORS_VARIABLE).ok();
+    let ancestors = frame_ancestors(setting.as_deref()).unwrap_or_else(|error| {
+        tracing::error!(%error, "framing refused");
+        "'none'".into()
+    });
+    let csp = content_security_policy(PAGE, &ancestors);
+    lambda_http::run(service_fn(|_: Request| {
+        let response = answer(&csp);
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    }))
+    .await
 }
 
 /// The answer to every request this function gets (its one route).

@@ -1,0 +1,20 @@
+//! The API's routes, one module each, named after the function that serves it
+//! (`shared::routes::ROUTES` is the table of them).
+
+pub mod admin_revoke_sessions;
+pub mod delete_device;
+/// The "Your devices" page, served on the API's origin (HTML, no DynamoDB).
+pub mod devices_page;
+pub mod get_current_session;
+pub mod get_device;
+pub mod list_devices;
+pub mod list_security_events;
+pub mod list_sessions;
+pub mod register_session;
+pub mod rename_device;
+pub mod revoke_all_sessions;
+pub mod revoke_session;
+pub mod route_not_found;
+pub mod session_heartbeat;
+pub mod trust_device;
+pub mod untrust_device;
