@@ -115,7 +115,7 @@ def route_table(root):
     """shared/src/routes.rs: (method, path) -> function, the one route table."""
     text = (root / "shared" / "src" / "routes.rs").read_text()
     listed = text.split("pub const ROUTES")[1].split("];")[0]
-    return {(m, p): f for m, p, f in re.findall(r'\("([A-Z]+)", "([^"]+)", "([^"]+)"\)', listed)}
+    return {(m, p): f for m, p, f in re.findall(r'\(\s*"([A-Z]+)",\s*"([^"]+)",\s*"([^"]+)",?\s*\)', listed)}
 
 
 def route_not_found_list(root):
