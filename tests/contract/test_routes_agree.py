@@ -1,7 +1,9 @@
 """One list of routes. API Gateway reads it from template.yaml, the local stack from
 the cargo-lambda router in Cargo.toml, tests and `sam local invoke` from events/,
-clients from openapi.yaml, and each route's code is a binary in functions/src/bin.
-These tests fail the moment one of them names a route, or a binary, the others don't."""
+clients from openapi.yaml, the catch-all from shared/src/routes.rs, newcomers from the
+README's route map, the endpoint tests from their `Route`, and each route's code is a
+binary in functions/src/bin. These tests fail the moment one of them names a route, or
+a binary, the others don't."""
 
 import json
 import re
@@ -123,6 +125,34 @@ def route_not_found_list(root):
     return set(route_table(root))
 
 
+# A row of the README's route map: method, path, what it does, the route's code file.
+README_ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| .* \| `([a-z_]+\.rs)` \|$", re.M)
+
+
+def readme_routes(root):
+    """README.md's route map: (method, path) -> the file in functions/src/routes/."""
+    return {(m, p): f for m, p, f in README_ROW.findall((root / "README.md").read_text())}
+
+
+# Route events the endpoint tests do not send: the page is HTML, driven by the browser
+# tests (tests/browser/).
+NOT_IN_ENDPOINT_TESTS = {"devices-page"}
+
+
+def endpoint_test_events(root):
+    """tests/endpoints/support.rs: the events/ file each `Route` sends."""
+    text = (root / "tests" / "endpoints" / "support.rs").read_text()
+    return set(re.findall(r'Route::\w+ => "([a-z-]+)"', text))
+
+
+def route_event_names(root):
+    return {
+        path.stem
+        for path in (root / "events").glob("*.json")
+        if not any(path.stem.startswith(f"{binary}-") for binary in NON_ROUTE_BINARIES)
+    }
+
+
 def binaries(root):
     return {p.stem for p in (root / "functions" / "src" / "bin").glob("*.rs")}
 
@@ -157,6 +187,19 @@ def mismatches(root):
     for route, function in sorted(route_table(root).items()):
         if route in served_by and served_by[route] != function:
             found.append(f"shared/src/routes.rs serves {route} with {function}, template.yaml with {served_by[route]}")
+    readme = readme_routes(root)
+    compare("README.md", readme.keys(), served)
+    table = route_table(root)
+    for route, file in sorted(readme.items()):
+        if route in table and file != table[route].replace("-", "_") + ".rs":
+            found.append(f"README.md names {file} for {route}, shared/src/routes.rs {table[route]}")
+        if not (root / "functions" / "src" / "routes" / file).exists():
+            found.append(f"README.md names {file} for {route}, functions/src/routes/ has no such file")
+    tested, sent = endpoint_test_events(root), route_event_names(root) - NOT_IN_ENDPOINT_TESTS
+    for extra in sorted(tested - sent):
+        found.append(f"tests/endpoints/support.rs sends events/{extra}.json, which is no route's event")
+    for missing in sorted(sent - tested):
+        found.append(f"tests/endpoints/support.rs has no Route for events/{missing}.json")
     compare("functions/src/bin", binaries(root) - NON_ROUTE_BINARIES, set(template.values()))
     for binary in sorted(NON_ROUTE_BINARIES):
         if binary not in binaries(root):
@@ -180,6 +223,10 @@ def copy(tmp_path):
     shutil.copy(ROOT / "shared" / "src" / "routes.rs", tmp_path / "shared" / "src" / "routes.rs")
     shutil.copytree(ROOT / "events", tmp_path / "events")
     shutil.copytree(ROOT / "functions" / "src" / "bin", tmp_path / "functions" / "src" / "bin")
+    shutil.copytree(ROOT / "functions" / "src" / "routes", tmp_path / "functions" / "src" / "routes")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    (tmp_path / "tests" / "endpoints").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "endpoints" / "support.rs", tmp_path / "tests" / "endpoints" / "support.rs")
     assert mismatches(tmp_path) == []
     return tmp_path
 
@@ -196,7 +243,10 @@ def test_a_route_only_in_events_is_caught(copy):
     event = json.loads((copy / "events" / "list-devices.json").read_text())
     event["routeKey"] = "GET /devices/export"
     (copy / "events" / "export-devices.json").write_text(json.dumps(event))
-    assert mismatches(copy) == ["events/ has ('GET', '/devices/export'), template.yaml does not"]
+    assert mismatches(copy) == [
+        "events/ has ('GET', '/devices/export'), template.yaml does not",
+        "tests/endpoints/support.rs has no Route for events/export-devices.json",
+    ]
 
 
 def test_a_route_only_in_openapi_is_caught(copy):
@@ -226,6 +276,7 @@ def test_a_route_only_in_the_template_is_caught_everywhere_else(copy):
         "events/ lacks ('GET', '/devices/export')",
         "openapi.yaml lacks ('GET', '/devices/export')",
         "shared/src/routes.rs lacks ('GET', '/devices/export')",
+        "README.md lacks ('GET', '/devices/export')",
     ]
 
 
@@ -239,7 +290,8 @@ def test_a_route_served_by_another_function_in_the_table_is_caught(copy):
     routes = copy / "shared" / "src" / "routes.rs"
     routes.write_text(routes.read_text().replace('("GET", "/devices", "list-devices")', '("GET", "/devices", "get-device")'))
     assert mismatches(copy) == [
-        "shared/src/routes.rs serves ('GET', '/devices') with get-device, template.yaml with list-devices"
+        "shared/src/routes.rs serves ('GET', '/devices') with get-device, template.yaml with list-devices",
+        "README.md names list_devices.rs for ('GET', '/devices'), shared/src/routes.rs get-device",
     ]
 
 
@@ -252,4 +304,28 @@ def test_a_non_route_binary_stays_out_of_the_routes(copy):
     assert mismatches(copy) == [
         "functions/src/bin lacks authorize (a non-route binary)",
         "template.yaml lacks a function for authorize (a non-route binary)",
+    ]
+
+
+def test_a_route_missing_from_the_readme_map_or_naming_another_file_is_caught(copy):
+    readme = copy / "README.md"
+    text = readme.read_text()
+    row = "| GET | `/devices` | the caller's devices (optional pages) | `list_devices.rs` |\n"
+    assert row in text
+    readme.write_text(text.replace(row, "").replace("`get_device.rs`", "`get_devices.rs`"))
+    assert mismatches(copy) == [
+        "README.md lacks ('GET', '/devices')",
+        "README.md names get_devices.rs for ('GET', '/devices/{id}'), shared/src/routes.rs get-device",
+        "README.md names get_devices.rs for ('GET', '/devices/{id}'), functions/src/routes/ has no such file",
+    ]
+
+
+def test_an_event_the_endpoint_tests_do_not_send_is_caught(copy):
+    support = copy / "tests" / "endpoints" / "support.rs"
+    text = support.read_text()
+    assert 'Route::CurrentSession => "get-current-session"' in text
+    support.write_text(text.replace('Route::CurrentSession => "get-current-session"', 'Route::CurrentSession => "current-session"'))
+    assert mismatches(copy) == [
+        "tests/endpoints/support.rs sends events/current-session.json, which is no route's event",
+        "tests/endpoints/support.rs has no Route for events/get-current-session.json",
     ]
