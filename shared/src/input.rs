@@ -151,11 +151,13 @@ pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> R
 /// The `{id}` path parameter as a device id.
 pub fn device_id(request: &Request) -> Result<DeviceId, Error> {
     DeviceId::parse(&path_id(request))
+        .ok_or_else(|| Error::bad_request("INVALID_DEVICE_ID", "Invalid device id"))
 }
 
 /// The `{id}` path parameter as a session id.
 pub fn session_id(request: &Request) -> Result<SessionId, Error> {
     SessionId::parse(&path_id(request))
+        .ok_or_else(|| Error::bad_request("INVALID_SESSION_ID", "Invalid session id"))
 }
 
 fn path_id(request: &Request) -> String {

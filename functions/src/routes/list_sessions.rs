@@ -13,7 +13,7 @@ const DEFAULT_LIMIT: usize = 20;
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
-    let page = input::optional_page(&request, DEFAULT_LIMIT, |k| SessionId::parse(k).is_ok())?;
+    let page = input::optional_page(&request, DEFAULT_LIMIT, |k| SessionId::parse(k).is_some())?;
     let caller = app.caller(identity).await?;
     let sessions: Vec<SessionView> = caller
         .account

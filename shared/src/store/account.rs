@@ -161,7 +161,7 @@ impl Store {
                 } else if sk.starts_with("SESSION#") {
                     account.sessions.extend(session_from(item));
                 } else if let Some(hash) = sk.strip_prefix("FP#") {
-                    let device = text(item, "deviceId").and_then(|d| DeviceId::parse(d).ok());
+                    let device = text(item, "deviceId").and_then(DeviceId::parse);
                     account
                         .fingerprints
                         .extend(device.map(|d| (hash.to_string(), d)));

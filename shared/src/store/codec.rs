@@ -99,7 +99,7 @@ pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
 
 pub(super) fn device_from(item: &Item) -> Option<Device> {
     Some(Device {
-        id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        id: DeviceId::parse(text(item, "deviceId")?)?,
         // Devices stored before hashes were: the raw value, hashed as it is read.
         fingerprint_hash: owned(item, "fingerprintHash")
             .or_else(|| text(item, "fingerprint").map(fingerprint_hash))?,
@@ -170,8 +170,8 @@ pub(super) fn session_from(item: &Item) -> Option<Session> {
         _ => SessionStatus::Revoked,
     };
     Some(Session {
-        id: SessionId::parse(text(item, "sessionId")?).ok()?,
-        device_id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        id: SessionId::parse(text(item, "sessionId")?)?,
+        device_id: DeviceId::parse(text(item, "deviceId")?)?,
         lifetime: Lifetime {
             status,
             expires_at: number(item, "expiresAt")?,
