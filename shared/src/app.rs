@@ -13,11 +13,11 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::{Account, Actor, EventType, Origin, SecurityEvent, Session, TargetType};
 use crate::domain::{DeviceId, Epoch, UserId, now};
 use crate::error::{AuthFailure, Error};
 use crate::reply::Reply;
-use crate::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use crate::store::{Account, DeviceChange, Session, Store};
+use crate::store::{DeviceChange, Store};
 
 pub struct App {
     pub config: Config,
@@ -64,7 +64,7 @@ impl App {
     pub async fn caller(&self, identity: Identity) -> Result<Caller, Error> {
         let account = self.store.account(&identity.user_id).await?;
         let now = self.now();
-        let session = account.guard(&identity, now)?.clone();
+        let session = account.guard(&identity.session_id, now)?.clone();
         Ok(Caller {
             identity,
             session,

@@ -20,13 +20,19 @@ pub fn rfc3339(epoch: Epoch) -> String {
         .unwrap_or_default()
 }
 
+mod account;
 mod device;
+mod event;
 mod ids;
 mod session;
 
-pub use device::{DeviceType, TrustLevel, TrustState, trust_level};
+pub use account::{Account, Device, Session};
+pub use device::{
+    DeviceType, TrustLevel, TrustState, fingerprint_digest, fingerprint_hash, trust_level,
+};
+pub use event::{Actor, EventType, Origin, SecurityEvent, TargetType};
 pub use ids::{DeviceId, SessionId, UserId};
-pub use session::{EndReason, Lifetime, SessionStatus, sliding_expiry, used_id_ttl};
+pub use session::{EndReason, Lifetime, SessionEnded, SessionStatus, sliding_expiry, used_id_ttl};
 
 #[cfg(test)]
 mod tests {

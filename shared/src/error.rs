@@ -3,7 +3,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
 
-use crate::domain::EndReason;
+use crate::domain::{EndReason, SessionEnded};
 
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,5 +177,12 @@ impl Error {
             Error::MethodNotAllowed { allow } => vec![(ALLOW, allow.clone())],
             _ => Vec::new(),
         }
+    }
+}
+
+/// The domain's guard refusing the caller's session: 401 with the reason.
+impl From<SessionEnded> for Error {
+    fn from(SessionEnded(reason): SessionEnded) -> Self {
+        Error::Unauthorized(AuthFailure::SessionEnded(reason))
     }
 }

@@ -9,9 +9,8 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
 
-use crate::domain::{DeviceId, SessionId, UserId};
+use crate::domain::{DeviceId, Origin, SessionId, UserId};
 use crate::error::Error;
-use crate::store::events::Origin;
 
 /// Bodies above this are refused with 413: the largest valid registration is ~4 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -5,9 +5,10 @@
 use serde::Serialize;
 
 use crate::app::Caller;
-use crate::domain::{DeviceType, Epoch, TrustLevel, TrustState, rfc3339, trust_level};
-use crate::store::events::{EventType, SecurityEvent};
-use crate::store::{Device, Session, fingerprint_digest};
+use crate::domain::{
+    Device, DeviceType, Epoch, EventType, SecurityEvent, Session, TrustLevel, TrustState,
+    fingerprint_digest, rfc3339, trust_level,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,7 +36,7 @@ pub struct DeviceDetailView {
     #[serde(flatten)]
     pub device: DeviceView,
     pub user_agent: String,
-    /// A short digest, never the fingerprint itself (see `store::fingerprint_digest`).
+    /// A short digest, never the fingerprint itself (see `domain::fingerprint_digest`).
     pub device_fingerprint: String,
     pub sessions: Vec<SessionView>,
 }

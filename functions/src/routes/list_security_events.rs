@@ -5,7 +5,7 @@
 //! GetItem of the caller's session) and one Query of the user's events partition; the
 //! events are answered only if the guard passed.
 
-use shared::store::events::is_event_key;
+use shared::store::is_event_key;
 use shared::views::SecurityEventView;
 use shared::{App, Error, Reply, Request, input};
 

@@ -18,13 +18,13 @@ use lambda_http::http::StatusCode;
 use serde_json::json;
 use shared::auth::LEEWAY_SECONDS;
 use shared::config::SessionLimit;
+use shared::domain::{Account, Device, Session};
+use shared::domain::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use shared::domain::{Epoch, Lifetime, used_id_ttl};
 use shared::domain::{SessionId, UserId};
 use shared::error::AuthFailure;
 use shared::signin::SignIn;
-use shared::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use shared::store::{Account, SignInWrite, conflict_pause};
-use shared::store::{Device, Session};
+use shared::store::{SignInWrite, conflict_pause};
 use shared::views::{DeviceView, SessionView};
 use shared::{App, Error, Reply, Request, input};
 

@@ -3,8 +3,8 @@
 //! otherwise rename it from their User-Agent. Another user's device is 404.
 
 use serde::Deserialize;
+use shared::domain::{Actor, EventType, SecurityEvent, TargetType};
 use shared::input::{self, Text};
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to rename device";

@@ -3,7 +3,7 @@
 //! in the same transaction.
 
 use serde_json::json;
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
+use shared::domain::{Actor, EventType, SecurityEvent, TargetType};
 use shared::{App, Error, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to revoke session";

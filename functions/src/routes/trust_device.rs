@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::rfc3339;
+use shared::domain::{Actor, EventType, SecurityEvent, TargetType};
 use shared::input::{self, Text};
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to trust device";

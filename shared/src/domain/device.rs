@@ -2,8 +2,27 @@
 //! The rules are in docs/design.md.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-use super::Epoch;
+use super::{Epoch, UserId};
+
+/// The fingerprint's key: a hash, so the key is fixed-size whatever the client sends.
+pub fn fingerprint_hash(fingerprint: &str) -> String {
+    hex::encode(Sha256::digest(fingerprint.as_bytes()))
+}
+
+/// What reads show of a fingerprint (`deviceFingerprint`): 16 hex digits of a per-user
+/// digest of its hash. Enough to tell devices apart; useless for claiming a device's
+/// trust, which takes the raw fingerprint, and not the key it is stored under.
+pub fn fingerprint_digest(user: &UserId, hash: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"flashback-device-fingerprint\0")
+        .chain_update(user.as_str())
+        .chain_update(b"\0")
+        .chain_update(hash)
+        .finalize();
+    hex::encode(&digest[..8])
+}
 
 /// What the user last said about a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

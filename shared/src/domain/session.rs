@@ -64,6 +64,11 @@ impl EndReason {
     }
 }
 
+/// The caller's session is not alive: why (`NotRegistered` when there is none). The
+/// edge answers it with 401 (`error.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEnded(pub EndReason);
+
 /// The lifetime of a session: it is alive while active and before both its idle
 /// expiry and its absolute cap. Checked in code on every request, because DynamoDB's
 /// TTL deletes expired items only eventually and reads still return them.

@@ -4,13 +4,14 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 
 use crate::auth::Identity;
-use crate::domain::{DeviceId, EndReason, Epoch, SessionId, TrustState, UserId};
+use crate::domain::{
+    Device, DeviceId, EndReason, Epoch, SecurityEvent, SessionId, TrustState, UserId,
+};
 use crate::error::Error;
 
 use super::codec::{key, n, s};
-use super::events::SecurityEvent;
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
-use super::{ACCOUNT, Device, Store};
+use super::{ACCOUNT, Store};
 
 /// What one pass of a cascade did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,13 +43,13 @@ mod account;
 mod activity;
 mod cascades;
 mod codec;
-pub mod events;
+mod events;
 mod transact;
 mod writes;
 
-pub use account::{Account, Device, Session};
 pub use cascades::{Cascaded, DeviceChange};
-pub use codec::{fingerprint_digest, fingerprint_hash, stored_session};
+pub use codec::{event_from, is_event_key, stored_session};
+pub use events::EventPage;
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 
@@ -70,6 +70,9 @@ const USED: &str = "USED#";
 /// The sort key prefix of write-budget counters: after `USED#`, so reads never fetch
 /// them either, however many minutes of counters TTL has not removed yet.
 const BUDGET: &str = "WRITES#";
+
+/// The partition key prefix of a user's security events.
+pub const EVENTS: &str = "EVENTS#";
 
 /// The sort key of the account item, which counts the user's sign-ins.
 const ACCOUNT: &str = "ACCOUNT";

@@ -11,16 +11,16 @@ use aws_sdk_dynamodb::types::{
 
 use crate::auth::Identity;
 use crate::domain::{
-    DeviceId, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
+    Device, DeviceId, EndReason, Epoch, Lifetime, SecurityEvent, Session, SessionId, TrustState,
+    UserId, used_id_ttl,
 };
 use crate::error::Error;
 
 use super::codec::{
     device_item, key, n, optional, s, session_ended, session_from, session_item, session_sk,
 };
-use super::events::SecurityEvent;
 use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
-use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
+use super::{ACCOUNT, ALIVE, BUDGET, Item, Store, TTL_ATTRIBUTE, USED};
 
 /// Whose write budget a write spends. Ending access spends none: nothing another
 /// session does can stop a user from ending sessions or dropping a device.

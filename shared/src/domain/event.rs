@@ -1,0 +1,197 @@
+//! Security events: what changed in a user's devices and sessions, who changed it and
+//! from where. Recorded with the change itself (`store/events.rs`); what they mean for
+//! the user and the platform is in docs/design.md.
+
+use serde::Serialize;
+
+use super::{EndReason, Epoch, UserId};
+
+/// What changed. The platform's names where it has one (`SUCCESSFUL_LOGIN`,
+/// `DEVICE_TRUSTED`, `DEVICE_UNTRUSTED`, `DEVICE_REMOVED`); ours for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    /// A sign-in on a device the account knew.
+    SuccessfulLogin,
+    /// A sign-in that registered a new device.
+    NewDeviceSignIn,
+    DeviceTrusted,
+    /// The user named the device.
+    DeviceRenamed,
+    /// Trust dropped, and the device's sessions ended.
+    DeviceUntrusted,
+    /// The device removed, and its sessions ended.
+    DeviceRemoved,
+    /// One session ended by its user (signing out, or from another session).
+    SessionRevoked,
+    /// A session ended to make room for a sign-in under the per-user cap.
+    SessionEvicted,
+    /// Every session ended by the user (revoke-all).
+    AllSessionsRevoked,
+    /// Sessions ended by a platform service (`/admin/…`).
+    AdminSessionsRevoked,
+    /// A session's item removed by DynamoDB's TTL after its absolute expiry: published
+    /// from the stream, late (TTL deletes typically within a few days), never stored.
+    SessionExpired,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::SuccessfulLogin => "SUCCESSFUL_LOGIN",
+            EventType::NewDeviceSignIn => "NEW_DEVICE_SIGN_IN",
+            EventType::DeviceTrusted => "DEVICE_TRUSTED",
+            EventType::DeviceRenamed => "DEVICE_RENAMED",
+            EventType::DeviceUntrusted => "DEVICE_UNTRUSTED",
+            EventType::DeviceRemoved => "DEVICE_REMOVED",
+            EventType::SessionRevoked => "SESSION_REVOKED",
+            EventType::SessionEvicted => "SESSION_EVICTED",
+            EventType::AllSessionsRevoked => "ALL_SESSIONS_REVOKED",
+            EventType::AdminSessionsRevoked => "ADMIN_SESSIONS_REVOKED",
+            EventType::SessionExpired => "SESSION_EXPIRED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            EventType::SuccessfulLogin,
+            EventType::NewDeviceSignIn,
+            EventType::DeviceTrusted,
+            EventType::DeviceRenamed,
+            EventType::DeviceUntrusted,
+            EventType::DeviceRemoved,
+            EventType::SessionRevoked,
+            EventType::SessionEvicted,
+            EventType::AllSessionsRevoked,
+            EventType::AdminSessionsRevoked,
+            EventType::SessionExpired,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
+    }
+}
+
+impl EndReason {
+    /// How the sessions a change ends are recorded as ended.
+    pub fn of(event: EventType) -> Self {
+        match event {
+            EventType::AllSessionsRevoked => EndReason::RevokedAll,
+            EventType::DeviceUntrusted => EndReason::DeviceUntrusted,
+            EventType::DeviceRemoved => EndReason::DeviceRemoved,
+            EventType::AdminSessionsRevoked => EndReason::Admin,
+            _ => EndReason::Revoked,
+        }
+    }
+}
+
+/// Who made the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The user, through this session.
+    Session(String),
+    /// A platform service: the IAM principal's ARN.
+    Service(String),
+    /// The service itself (TTL).
+    System(String),
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Session(_) => "SESSION",
+            Actor::Service(_) => "SERVICE",
+            Actor::System(_) => "SYSTEM",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Actor::Session(id) | Actor::Service(id) | Actor::System(id) => id,
+        }
+    }
+}
+
+/// What the change was made to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetType {
+    Session,
+    Device,
+    Account,
+}
+
+impl TargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetType::Session => "SESSION",
+            TargetType::Device => "DEVICE",
+            TargetType::Account => "ACCOUNT",
+        }
+    }
+}
+
+/// Where a request came from, as the event records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub user: UserId,
+    pub event_type: EventType,
+    pub reason: Option<String>,
+    pub actor: Actor,
+    pub target: (TargetType, String),
+    pub device_id: Option<String>,
+    pub count: Option<usize>,
+    pub origin: Origin,
+    /// Epoch milliseconds: orders events within a second.
+    pub at_millis: i64,
+}
+
+impl SecurityEvent {
+    /// A new event of `event_type` made by `actor` to `target`, now.
+    pub fn new(
+        user: &UserId,
+        event_type: EventType,
+        actor: Actor,
+        target: (TargetType, &str),
+        origin: Origin,
+    ) -> Self {
+        SecurityEvent {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            user: user.clone(),
+            event_type,
+            reason: None,
+            actor,
+            target: (target.0, target.1.to_string()),
+            device_id: None,
+            count: None,
+            origin,
+            at_millis: time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000,
+        }
+    }
+
+    pub fn on_device(mut self, device_id: &str) -> Self {
+        self.device_id = Some(device_id.to_string());
+        self
+    }
+
+    pub fn ended(mut self, count: usize) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    pub fn because(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    pub fn at(&self) -> Epoch {
+        self.at_millis.div_euclid(1000)
+    }
+}
