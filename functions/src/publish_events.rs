@@ -296,7 +296,7 @@ pub fn expired_session(
         Origin::default(),
     )
     .because(reason)
-    .on_device(session.device_id.as_str());
+    .on_device(&session.device_id);
     event.id = expired_event_id(stream_event_id);
     event.at_millis = ended.saturating_mul(1000);
     Ok(Some(event))

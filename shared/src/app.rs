@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
-use crate::domain::{Account, Actor, EventType, Origin, SecurityEvent, Session, TargetType};
+use crate::domain::{Account, Actor, EventType, Origin, SecurityEvent, Session, Target};
 use crate::domain::{DeviceId, Epoch, UserId, now};
 use crate::error::{AuthFailure, Error};
 use crate::reply::Reply;
@@ -225,28 +225,15 @@ fn cascade_event(
 ) -> SecurityEvent {
     let service = matches!(by, Principal::Service { .. });
     let (event_type, target) = match cascade {
-        Cascade::AllSessions { .. } if service => (
-            EventType::AdminSessionsRevoked,
-            (TargetType::Account, by.user().as_str()),
-        ),
-        Cascade::AllSessions { .. } => (
-            EventType::AllSessionsRevoked,
-            (TargetType::Account, by.user().as_str()),
-        ),
-        Cascade::Untrust(id) => (
-            EventType::DeviceUntrusted,
-            (TargetType::Device, id.as_str()),
-        ),
-        Cascade::Remove(id) => (EventType::DeviceRemoved, (TargetType::Device, id.as_str())),
-        Cascade::DeviceSessions(id) => (
-            EventType::AdminSessionsRevoked,
-            (TargetType::Device, id.as_str()),
-        ),
+        Cascade::AllSessions { .. } if service => {
+            (EventType::AdminSessionsRevoked, Target::Account(by.user()))
+        }
+        Cascade::AllSessions { .. } => (EventType::AllSessionsRevoked, Target::Account(by.user())),
+        Cascade::Untrust(id) => (EventType::DeviceUntrusted, Target::Device(id)),
+        Cascade::Remove(id) => (EventType::DeviceRemoved, Target::Device(id)),
+        Cascade::DeviceSessions(id) => (EventType::AdminSessionsRevoked, Target::Device(id)),
     };
-    let mut event = SecurityEvent::new(by.user(), event_type, by.actor(), target, origin);
-    if let (TargetType::Device, id) = target {
-        event = event.on_device(id);
-    }
+    let event = SecurityEvent::of(by.user(), by.actor(), event_type, target, origin);
     match reason {
         Some(reason) => event.because(reason),
         None => event,

@@ -30,7 +30,7 @@ pub use account::{Account, Device, Session};
 pub use device::{
     DeviceType, TrustLevel, TrustState, fingerprint_digest, fingerprint_hash, trust_level,
 };
-pub use event::{Actor, EventType, Origin, SecurityEvent, TargetType};
+pub use event::{Actor, EventType, Origin, SecurityEvent, Target, TargetType};
 pub use ids::{DeviceId, SessionId, UserId};
 pub use session::{EndReason, Lifetime, SessionEnded, SessionStatus, sliding_expiry, used_id_ttl};
 

@@ -3,7 +3,7 @@
 //! otherwise rename it from their User-Agent. Another user's device is 404.
 
 use serde::Deserialize;
-use shared::domain::{Actor, EventType, SecurityEvent, TargetType};
+use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
 use shared::{App, Error, Reply, Request};
 
@@ -28,14 +28,13 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     }
     let caller = app.caller(identity).await?;
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let event = SecurityEvent::new(
+    let event = SecurityEvent::by(
         &caller.identity.user_id,
+        &caller.identity.session_id,
         EventType::DeviceRenamed,
-        Actor::Session(caller.identity.session_id.as_str().into()),
-        (TargetType::Device, id.as_str()),
+        Target::Device(&id),
         input::origin(&request),
-    )
-    .on_device(id.as_str());
+    );
     app.store
         .rename_device(&caller.identity, &id, name, &event, caller.now)
         .await?;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{EndReason, Epoch, UserId};
+use super::{DeviceId, EndReason, Epoch, SessionId, UserId};
 
 /// What changed. The platform's names where it has one (`SUCCESSFUL_LOGIN`,
 /// `DEVICE_TRUSTED`, `DEVICE_UNTRUSTED`, `DEVICE_REMOVED`); ours for the rest.
@@ -130,6 +130,25 @@ impl TargetType {
     }
 }
 
+/// What a change was made to, by its typed id: a session id cannot be recorded as a
+/// device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    Session(&'a SessionId),
+    Device(&'a DeviceId),
+    Account(&'a UserId),
+}
+
+impl<'a> Target<'a> {
+    fn parts(self) -> (TargetType, &'a str) {
+        match self {
+            Target::Session(id) => (TargetType::Session, id.as_str()),
+            Target::Device(id) => (TargetType::Device, id.as_str()),
+            Target::Account(id) => (TargetType::Account, id.as_str()),
+        }
+    }
+}
+
 /// Where a request came from, as the event records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
@@ -154,7 +173,35 @@ pub struct SecurityEvent {
 }
 
 impl SecurityEvent {
-    /// A new event of `event_type` made by `actor` to `target`, now.
+    /// A change the user made through their session `session` to `target`, now.
+    pub fn by(
+        user: &UserId,
+        session: &SessionId,
+        event_type: EventType,
+        target: Target<'_>,
+        origin: Origin,
+    ) -> Self {
+        let actor = Actor::Session(session.as_str().into());
+        Self::of(user, actor, event_type, target, origin)
+    }
+
+    /// A change `actor` made to `target`, now. A device target is also the device the
+    /// event concerns.
+    pub fn of(
+        user: &UserId,
+        actor: Actor,
+        event_type: EventType,
+        target: Target<'_>,
+        origin: Origin,
+    ) -> Self {
+        let event = Self::new(user, event_type, actor, target.parts(), origin);
+        match target {
+            Target::Device(id) => event.on_device(id),
+            _ => event,
+        }
+    }
+
+    /// An event from its parts as stored: `of` and `by` are the typed forms.
     pub fn new(
         user: &UserId,
         event_type: EventType,
@@ -176,8 +223,8 @@ impl SecurityEvent {
         }
     }
 
-    pub fn on_device(mut self, device_id: &str) -> Self {
-        self.device_id = Some(device_id.to_string());
+    pub fn on_device(mut self, device_id: &DeviceId) -> Self {
+        self.device_id = Some(device_id.as_str().to_string());
         self
     }
 
@@ -193,5 +240,37 @@ impl SecurityEvent {
 
     pub fn at(&self) -> Epoch {
         self.at_millis.div_euclid(1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_target_is_the_device_concerned() {
+        let user = UserId::parse("u").unwrap();
+        let session = SessionId::parse("s1").unwrap();
+        let device = DeviceId::new();
+        let origin = Origin::default();
+        let trusted = SecurityEvent::by(
+            &user,
+            &session,
+            EventType::DeviceTrusted,
+            Target::Device(&device),
+            origin.clone(),
+        );
+        assert_eq!(trusted.actor, Actor::Session("s1".into()));
+        assert_eq!(trusted.target, (TargetType::Device, device.as_str().into()));
+        assert_eq!(trusted.device_id.as_deref(), Some(device.as_str()));
+        let revoked = SecurityEvent::by(
+            &user,
+            &session,
+            EventType::SessionRevoked,
+            Target::Session(&session),
+            origin,
+        );
+        assert_eq!(revoked.target, (TargetType::Session, "s1".into()));
+        assert_eq!(revoked.device_id, None);
     }
 }
