@@ -24,31 +24,15 @@ pub fn fingerprint_digest(user: &UserId, hash: &str) -> String {
     hex::encode(&digest[..8])
 }
 
-/// What the user last said about a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustState {
-    /// Never trusted.
-    Never,
-    Trusted,
-    /// Trust removed by the user.
-    Untrusted,
-}
-
-impl TrustState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrustState::Never => "NEVER",
-            TrustState::Trusted => "TRUSTED",
-            TrustState::Untrusted => "UNTRUSTED",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Self {
-        match raw {
-            "TRUSTED" => TrustState::Trusted,
-            "UNTRUSTED" => TrustState::Untrusted,
-            _ => TrustState::Never,
-        }
+wire_enum! {
+    /// What the user last said about a device.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TrustState {
+        /// Never trusted.
+        Never = "NEVER",
+        Trusted = "TRUSTED",
+        /// Trust removed by the user.
+        Untrusted = "UNTRUSTED",
     }
 }
 
@@ -72,33 +56,14 @@ pub fn trust_level(state: TrustState, expires_at: Option<Epoch>, now: Epoch) -> 
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DeviceType {
-    Desktop,
-    Mobile,
-    Tablet,
-    Unknown,
-}
-
-impl DeviceType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceType::Desktop => "DESKTOP",
-            DeviceType::Mobile => "MOBILE",
-            DeviceType::Tablet => "TABLET",
-            DeviceType::Unknown => "UNKNOWN",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "DESKTOP" => Some(DeviceType::Desktop),
-            "MOBILE" => Some(DeviceType::Mobile),
-            "TABLET" => Some(DeviceType::Tablet),
-            "UNKNOWN" => Some(DeviceType::Unknown),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum DeviceType {
+        Desktop = "DESKTOP",
+        Mobile = "MOBILE",
+        Tablet = "TABLET",
+        Unknown = "UNKNOWN",
     }
 }
 

@@ -6,68 +6,34 @@ use serde::Serialize;
 
 use super::{DeviceId, EndReason, Epoch, SessionId, UserId};
 
-/// What changed. The platform's names where it has one (`SUCCESSFUL_LOGIN`,
-/// `DEVICE_TRUSTED`, `DEVICE_UNTRUSTED`, `DEVICE_REMOVED`); ours for the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EventType {
-    /// A sign-in on a device the account knew.
-    SuccessfulLogin,
-    /// A sign-in that registered a new device.
-    NewDeviceSignIn,
-    DeviceTrusted,
-    /// The user named the device.
-    DeviceRenamed,
-    /// Trust dropped, and the device's sessions ended.
-    DeviceUntrusted,
-    /// The device removed, and its sessions ended.
-    DeviceRemoved,
-    /// One session ended by its user (signing out, or from another session).
-    SessionRevoked,
-    /// A session ended to make room for a sign-in under the per-user cap.
-    SessionEvicted,
-    /// Every session ended by the user (revoke-all).
-    AllSessionsRevoked,
-    /// Sessions ended by a platform service (`/admin/…`).
-    AdminSessionsRevoked,
-    /// A session's item removed by DynamoDB's TTL after its absolute expiry: published
-    /// from the stream, late (TTL deletes typically within a few days), never stored.
-    SessionExpired,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::SuccessfulLogin => "SUCCESSFUL_LOGIN",
-            EventType::NewDeviceSignIn => "NEW_DEVICE_SIGN_IN",
-            EventType::DeviceTrusted => "DEVICE_TRUSTED",
-            EventType::DeviceRenamed => "DEVICE_RENAMED",
-            EventType::DeviceUntrusted => "DEVICE_UNTRUSTED",
-            EventType::DeviceRemoved => "DEVICE_REMOVED",
-            EventType::SessionRevoked => "SESSION_REVOKED",
-            EventType::SessionEvicted => "SESSION_EVICTED",
-            EventType::AllSessionsRevoked => "ALL_SESSIONS_REVOKED",
-            EventType::AdminSessionsRevoked => "ADMIN_SESSIONS_REVOKED",
-            EventType::SessionExpired => "SESSION_EXPIRED",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            EventType::SuccessfulLogin,
-            EventType::NewDeviceSignIn,
-            EventType::DeviceTrusted,
-            EventType::DeviceRenamed,
-            EventType::DeviceUntrusted,
-            EventType::DeviceRemoved,
-            EventType::SessionRevoked,
-            EventType::SessionEvicted,
-            EventType::AllSessionsRevoked,
-            EventType::AdminSessionsRevoked,
-            EventType::SessionExpired,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == raw)
+wire_enum! {
+    /// What changed. The platform's names where it has one (`SUCCESSFUL_LOGIN`,
+    /// `DEVICE_TRUSTED`, `DEVICE_UNTRUSTED`, `DEVICE_REMOVED`); ours for the rest.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum EventType {
+        /// A sign-in on a device the account knew.
+        SuccessfulLogin = "SUCCESSFUL_LOGIN",
+        /// A sign-in that registered a new device.
+        NewDeviceSignIn = "NEW_DEVICE_SIGN_IN",
+        DeviceTrusted = "DEVICE_TRUSTED",
+        /// The user named the device.
+        DeviceRenamed = "DEVICE_RENAMED",
+        /// Trust dropped, and the device's sessions ended.
+        DeviceUntrusted = "DEVICE_UNTRUSTED",
+        /// The device removed, and its sessions ended.
+        DeviceRemoved = "DEVICE_REMOVED",
+        /// One session ended by its user (signing out, or from another session).
+        SessionRevoked = "SESSION_REVOKED",
+        /// A session ended to make room for a sign-in under the per-user cap.
+        SessionEvicted = "SESSION_EVICTED",
+        /// Every session ended by the user (revoke-all).
+        AllSessionsRevoked = "ALL_SESSIONS_REVOKED",
+        /// Sessions ended by a platform service (`/admin/…`).
+        AdminSessionsRevoked = "ADMIN_SESSIONS_REVOKED",
+        /// A session's item removed by DynamoDB's TTL after its absolute expiry: published
+        /// from the stream, late (TTL deletes typically within a few days), never stored.
+        SessionExpired = "SESSION_EXPIRED",
     }
 }
 
@@ -111,22 +77,14 @@ impl Actor {
     }
 }
 
-/// What the change was made to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TargetType {
-    Session,
-    Device,
-    Account,
-}
-
-impl TargetType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetType::Session => "SESSION",
-            TargetType::Device => "DEVICE",
-            TargetType::Account => "ACCOUNT",
-        }
+wire_enum! {
+    /// What the change was made to.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum TargetType {
+        Session = "SESSION",
+        Device = "DEVICE",
+        Account = "ACCOUNT",
     }
 }
 

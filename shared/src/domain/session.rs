@@ -5,62 +5,34 @@ use serde::Serialize;
 
 use super::Epoch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStatus {
-    Active,
-    Revoked,
-}
-
-/// Why a session ended, as the 401 for it says (`reason`), so a client can tell its
-/// user: signed out elsewhere, the device removed, idle too long, …
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EndReason {
-    /// Revoked by its user (signing out, or from another session).
-    Revoked,
-    /// Revoke-all.
-    RevokedAll,
-    DeviceUntrusted,
-    DeviceRemoved,
-    IdleTimeout,
-    AbsoluteTimeout,
-    /// Ended to make room under the per-user cap on active sessions.
-    Evicted,
-    /// Ended by a platform service (`/admin/…`).
-    Admin,
-    /// Never registered (or long gone): not an ended session but an unknown one.
-    NotRegistered,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Revoked => "REVOKED",
-            EndReason::RevokedAll => "REVOKED_ALL",
-            EndReason::DeviceUntrusted => "DEVICE_UNTRUSTED",
-            EndReason::DeviceRemoved => "DEVICE_REMOVED",
-            EndReason::IdleTimeout => "IDLE_TIMEOUT",
-            EndReason::AbsoluteTimeout => "ABSOLUTE_TIMEOUT",
-            EndReason::Evicted => "EVICTED",
-            EndReason::Admin => "ADMIN",
-            EndReason::NotRegistered => "NOT_REGISTERED",
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SessionStatus {
+        Active = "ACTIVE",
+        Revoked = "REVOKED",
     }
+}
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            EndReason::Revoked,
-            EndReason::RevokedAll,
-            EndReason::DeviceUntrusted,
-            EndReason::DeviceRemoved,
-            EndReason::IdleTimeout,
-            EndReason::AbsoluteTimeout,
-            EndReason::Evicted,
-            EndReason::Admin,
-            EndReason::NotRegistered,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == raw)
+wire_enum! {
+    /// Why a session ended, as the 401 for it says (`reason`), so a client can tell its
+    /// user: signed out elsewhere, the device removed, idle too long, …
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum EndReason {
+        /// Revoked by its user (signing out, or from another session).
+        Revoked = "REVOKED",
+        /// Revoke-all.
+        RevokedAll = "REVOKED_ALL",
+        DeviceUntrusted = "DEVICE_UNTRUSTED",
+        DeviceRemoved = "DEVICE_REMOVED",
+        IdleTimeout = "IDLE_TIMEOUT",
+        AbsoluteTimeout = "ABSOLUTE_TIMEOUT",
+        /// Ended to make room under the per-user cap on active sessions.
+        Evicted = "EVICTED",
+        /// Ended by a platform service (`/admin/…`).
+        Admin = "ADMIN",
+        /// Never registered (or long gone): not an ended session but an unknown one.
+        NotRegistered = "NOT_REGISTERED",
     }
 }
 

@@ -97,7 +97,9 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
         ip_address: owned(item, "ipAddress"),
         country: owned(item, "country"),
         city: owned(item, "city"),
-        trust: TrustState::parse(text(item, "trust").unwrap_or_default()),
+        trust: text(item, "trust")
+            .and_then(TrustState::parse)
+            .unwrap_or(TrustState::Never),
         trust_expires_at: number(item, "trustExpiresAt"),
         last_seen: number(item, "lastSeen")?,
         created_at: number(item, "createdAt")?,
@@ -106,14 +108,10 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
 
 pub(super) fn session_item(user: &UserId, session: &Session) -> Item {
     let mut item = key(user, session_sk(&session.id));
-    let status = match session.lifetime.status {
-        SessionStatus::Active => "ACTIVE",
-        SessionStatus::Revoked => "REVOKED",
-    };
     let fields = [
         ("sessionId", s(session.id.as_str())),
         ("deviceId", s(session.device_id.as_str())),
-        ("status", s(status)),
+        ("status", s(session.lifetime.status.as_str())),
         ("startedAt", n(session.started_at)),
         ("lastActivity", n(session.last_activity)),
         ("expiresAt", n(session.lifetime.expires_at)),
@@ -146,10 +144,7 @@ pub(super) fn session_ended(old: Option<&Item>, now: Epoch) -> Error {
 }
 
 pub(super) fn session_from(item: &Item) -> Option<Session> {
-    let status = match text(item, "status")? {
-        "ACTIVE" => SessionStatus::Active,
-        _ => SessionStatus::Revoked,
-    };
+    let status = SessionStatus::parse(text(item, "status")?).unwrap_or(SessionStatus::Revoked);
     Some(Session {
         id: SessionId::parse(text(item, "sessionId")?)?,
         device_id: DeviceId::parse(text(item, "deviceId")?)?,
@@ -233,11 +228,7 @@ pub fn event_from(item: &Item) -> Option<SecurityEvent> {
         "SERVICE" => Actor::Service(actor_id),
         _ => Actor::System(actor_id),
     };
-    let target_type = match text(item, "targetType")? {
-        "SESSION" => TargetType::Session,
-        "DEVICE" => TargetType::Device,
-        _ => TargetType::Account,
-    };
+    let target_type = TargetType::parse(text(item, "targetType")?).unwrap_or(TargetType::Account);
     Some(SecurityEvent {
         id: owned(item, "eventId")?,
         user: UserId::parse(text(item, "userId")?)?,
