@@ -27,13 +27,11 @@
 //! | `at`         | N    | epoch seconds                                                |
 //! | `ttl`        | N    | `at` + the retention period (`SECURITY_EVENT_RETENTION_DAYS`) |
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-
 use crate::domain::{SecurityEvent, UserId};
 use crate::error::Error;
 
-use super::codec::{event_from, event_item, s, text};
-use super::transact::{build_fault, fault};
+use super::codec::{event_from, s, text};
+use super::transact::fault;
 use super::{EVENTS, Item, Store};
 
 /// A page of a user's events, newest first.
@@ -45,18 +43,6 @@ pub struct EventPage {
 }
 
 impl Store {
-    /// The event as a transaction action: a Put that only creates (an event is never
-    /// rewritten).
-    pub(super) fn event_action(&self, event: &SecurityEvent) -> Result<TransactWriteItem, Error> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(event_item(event, self.event_retention)))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_fault)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Up to `limit` of the user's events, newest first, continuing before `after` (a
     /// sort key a previous page answered). One strongly consistent Query of the
     /// user's own events partition: a sort key from anywhere cannot reach another's.

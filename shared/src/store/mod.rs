@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::config::Config;
 
 mod account;
+mod actions;
 mod activity;
 mod cascades;
 mod codec;
