@@ -363,7 +363,7 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
             if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
                 tracing::error!(%error, code = error.code(), "request failed");
             }
-            Reply::error(&error, failure)
+            error.into_response(failure)
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod domain;
 pub mod error;
 pub mod input;
 pub mod jwks;
+pub mod page;
 pub mod reply;
 pub mod routes;
 pub mod signin;

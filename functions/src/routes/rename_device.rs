@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
+use shared::views::DeviceView;
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to rename device";
@@ -41,7 +42,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let mut renamed = device.clone();
     renamed.name = name.to_string();
     renamed.name_chosen = true;
-    let view = caller.device_view(&renamed);
+    let view = DeviceView::of(&caller, &renamed);
     Ok(Reply::ok(&view)
         .with("device", &view)
         .message("Device renamed successfully"))
