@@ -57,7 +57,7 @@ pub struct SessionView {
 }
 
 impl DeviceView {
-    /// `last_seen`: see [`Account::last_seen`]; `is_current`: the caller's session is on it.
+    /// `last_seen`: see [`Account::last_seen`](crate::domain::Account::last_seen); `is_current`: the caller's session is on it.
     pub fn new(device: &Device, last_seen: Epoch, is_current: bool, now: Epoch) -> Self {
         let level = trust_level(device.trust, device.trust_expires_at, now);
         DeviceView {
