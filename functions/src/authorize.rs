@@ -119,7 +119,7 @@ async fn decide(
     };
     let (identity, account) = before(deadline, read).await?;
     let now = app.now();
-    let session = account.guard(&identity, now)?;
+    let session = account.guard(&identity.session_id, now)?;
     let trust = account
         .device(&session.device_id)
         .map_or(TrustLevel::Unknown, |d| {

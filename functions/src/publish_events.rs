@@ -42,11 +42,9 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use shared::domain::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use shared::domain::{EndReason, SessionStatus};
-use shared::store::events::{
-    Actor, EVENTS, EventType, Origin, SecurityEvent, TargetType, event_from,
-};
-use shared::store::stored_session;
+use shared::store::{EVENTS, event_from, stored_session};
 use shared::views::SecurityEventView;
 
 /// The `source` of every event this service puts on the bus; rules select the
@@ -298,7 +296,7 @@ pub fn expired_session(
         Origin::default(),
     )
     .because(reason)
-    .on_device(session.device_id.as_str());
+    .on_device(&session.device_id);
     event.id = expired_event_id(stream_event_id);
     event.at_millis = ended.saturating_mul(1000);
     Ok(Some(event))

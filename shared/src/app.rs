@@ -13,11 +13,11 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::{Account, Actor, EventType, Origin, SecurityEvent, Session, Target};
 use crate::domain::{DeviceId, Epoch, UserId, now};
 use crate::error::{AuthFailure, Error};
 use crate::reply::Reply;
-use crate::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use crate::store::{Account, DeviceChange, Session, Store};
+use crate::store::{DeviceChange, Store};
 
 pub struct App {
     pub config: Config,
@@ -64,7 +64,7 @@ impl App {
     pub async fn caller(&self, identity: Identity) -> Result<Caller, Error> {
         let account = self.store.account(&identity.user_id).await?;
         let now = self.now();
-        let session = account.guard(&identity, now)?.clone();
+        let session = account.guard(&identity.session_id, now)?.clone();
         Ok(Caller {
             identity,
             session,
@@ -225,28 +225,15 @@ fn cascade_event(
 ) -> SecurityEvent {
     let service = matches!(by, Principal::Service { .. });
     let (event_type, target) = match cascade {
-        Cascade::AllSessions { .. } if service => (
-            EventType::AdminSessionsRevoked,
-            (TargetType::Account, by.user().as_str()),
-        ),
-        Cascade::AllSessions { .. } => (
-            EventType::AllSessionsRevoked,
-            (TargetType::Account, by.user().as_str()),
-        ),
-        Cascade::Untrust(id) => (
-            EventType::DeviceUntrusted,
-            (TargetType::Device, id.as_str()),
-        ),
-        Cascade::Remove(id) => (EventType::DeviceRemoved, (TargetType::Device, id.as_str())),
-        Cascade::DeviceSessions(id) => (
-            EventType::AdminSessionsRevoked,
-            (TargetType::Device, id.as_str()),
-        ),
+        Cascade::AllSessions { .. } if service => {
+            (EventType::AdminSessionsRevoked, Target::Account(by.user()))
+        }
+        Cascade::AllSessions { .. } => (EventType::AllSessionsRevoked, Target::Account(by.user())),
+        Cascade::Untrust(id) => (EventType::DeviceUntrusted, Target::Device(id)),
+        Cascade::Remove(id) => (EventType::DeviceRemoved, Target::Device(id)),
+        Cascade::DeviceSessions(id) => (EventType::AdminSessionsRevoked, Target::Device(id)),
     };
-    let mut event = SecurityEvent::new(by.user(), event_type, by.actor(), target, origin);
-    if let (TargetType::Device, id) = target {
-        event = event.on_device(id);
-    }
+    let event = SecurityEvent::of(by.user(), by.actor(), event_type, target, origin);
     match reason {
         Some(reason) => event.because(reason),
         None => event,
@@ -376,7 +363,7 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
             if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
                 tracing::error!(%error, code = error.code(), "request failed");
             }
-            Reply::error(&error, failure)
+            error.into_response(failure)
         }
     }
 }

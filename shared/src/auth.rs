@@ -339,7 +339,7 @@ impl Verifier {
             if let Ok(data) = decode::<Map<String, Value>>(token, &candidate.key, validation) {
                 let claim = |name: &str| data.claims.get(name).and_then(Value::as_str);
                 let user_id = UserId::parse(&user_claim(data.claims.get(&self.user_claim)?)?)?;
-                let session_id = SessionId::parse(claim(&self.session_claim)?).ok()?;
+                let session_id = SessionId::parse(claim(&self.session_claim)?)?;
                 // Required and checked by the validation: a number.
                 let expires_at = data.claims.get("exp")?.as_f64()? as Epoch;
                 let auth_time = data.claims.get("auth_time").and_then(Value::as_i64);

@@ -1,9 +1,11 @@
 //! One error type for every endpoint, and the one place it becomes a response.
 
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::{ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use lambda_http::http::header::{self, ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
 
-use crate::domain::EndReason;
+use crate::domain::{EndReason, SessionEnded};
 
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +156,20 @@ impl Error {
         }
     }
 
+    /// The failure envelope, `{"success": false, "error": …, "code": …, "reason"?: …}`
+    /// (docs/api.md); `failure` is the endpoint's documented 500 message.
+    pub fn into_response(self, failure: &'static str) -> Response<Body> {
+        let mut body = json!({
+            "success": false,
+            "error": self.message(failure),
+            "code": self.code(),
+        });
+        if let Some(reason) = self.reason() {
+            body["reason"] = json!(reason);
+        }
+        json_response(self.status(), &body, self.headers())
+    }
+
     /// Headers the answer carries. RFC 6750 §3: every 401 has a challenge; a request
     /// that sent no credentials gets no error code, any other failure `invalid_token`
     /// (a malformed header too: this API answers every auth failure with 401). A 429
@@ -177,5 +193,31 @@ impl Error {
             Error::MethodNotAllowed { allow } => vec![(ALLOW, allow.clone())],
             _ => Vec::new(),
         }
+    }
+}
+
+/// A JSON answer with the headers every envelope carries, failure or success
+/// (`Reply::into_response`).
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: &Value,
+    headers: Vec<(HeaderName, String)>,
+) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store");
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Body::Text(body.to_string()))
+        .expect("static headers are valid")
+}
+
+/// The domain's guard refusing the caller's session: 401 with the reason.
+impl From<SessionEnded> for Error {
+    fn from(SessionEnded(reason): SessionEnded) -> Self {
+        Error::Unauthorized(AuthFailure::SessionEnded(reason))
     }
 }

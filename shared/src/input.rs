@@ -9,9 +9,8 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
 
-use crate::domain::{DeviceId, SessionId, UserId};
+use crate::domain::{DeviceId, Origin, SessionId, UserId};
 use crate::error::Error;
-use crate::store::events::Origin;
 
 /// Bodies above this are refused with 413: the largest valid registration is ~4 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -48,91 +47,6 @@ pub fn iam_caller(request: &Request) -> Result<String, Error> {
     }
 }
 
-/// One page of a list: `limit` (1 to 100) and an opaque `cursor` from the previous
-/// page's `nextCursor`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub limit: usize,
-    /// The sort key to continue after, decoded from the cursor.
-    pub after: Option<String>,
-}
-
-pub const MAX_PAGE: usize = 100;
-
-/// The `limit` and `cursor` query parameters. A cursor is the hex of a sort key the
-/// service answered; one that does not decode to a key of `valid_key`'s shape is a
-/// 400 (it names only a position inside the caller's own items, so a forged one
-/// reaches nothing else).
-pub fn page(
-    request: &Request,
-    default_limit: usize,
-    valid_key: impl Fn(&str) -> bool,
-) -> Result<Page, Error> {
-    let query = request.query_string_parameters_ref();
-    let limit = match query.and_then(|q| q.first("limit")) {
-        None => default_limit,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                Error::bad_request(
-                    "INVALID_QUERY",
-                    format!("Query parameter limit must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
-    let after = match query.and_then(|q| q.first("cursor")) {
-        None => None,
-        Some(raw) => Some(
-            hex::decode(raw)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .filter(|key| valid_key(key))
-                .ok_or_else(|| Error::bad_request("INVALID_CURSOR", "Invalid cursor"))?,
-        ),
-    };
-    Ok(Page { limit, after })
-}
-
-/// `limit` and `cursor` when the request gives either, else `None`: a list asked for
-/// without them is answered whole, exactly as before pagination.
-pub fn optional_page(
-    request: &Request,
-    default_limit: usize,
-    valid_key: impl Fn(&str) -> bool,
-) -> Result<Option<Page>, Error> {
-    let query = request.query_string_parameters_ref();
-    let asked = query.is_some_and(|q| q.first("limit").is_some() || q.first("cursor").is_some());
-    if asked {
-        page(request, default_limit, valid_key).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-impl Page {
-    /// This page of `items` (sorted by `key`), and the cursor of the next when more
-    /// remain.
-    pub fn of<T>(&self, items: Vec<T>, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
-        let mut rest: Vec<T> = items
-            .into_iter()
-            .filter(|item| self.after.as_deref().is_none_or(|after| key(item) > after))
-            .collect();
-        let more = rest.len() > self.limit;
-        rest.truncate(self.limit);
-        let next = more
-            .then(|| rest.last().map(|last| cursor(key(last))))
-            .flatten();
-        (rest, next)
-    }
-}
-
-/// The cursor that continues after `key`.
-pub fn cursor(key: &str) -> String {
-    hex::encode(key)
-}
-
 /// The JSON body as `T`, or `T::default()` when there is no body at all.
 pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
     let empty = match request.body() {
@@ -151,11 +65,19 @@ pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> R
 /// The `{id}` path parameter as a device id.
 pub fn device_id(request: &Request) -> Result<DeviceId, Error> {
     DeviceId::parse(&path_id(request))
+        .ok_or_else(|| Error::bad_request("INVALID_DEVICE_ID", "Invalid device id"))
 }
 
 /// The `{id}` path parameter as a session id.
 pub fn session_id(request: &Request) -> Result<SessionId, Error> {
     SessionId::parse(&path_id(request))
+        .ok_or_else(|| Error::bad_request("INVALID_SESSION_ID", "Invalid session id"))
+}
+
+/// Whether `{id}` names a device: the route is `…/devices/{id}/<action>`, not
+/// `…/sessions/{id}/<action>` (the two heartbeat routes share one function).
+pub fn has_device_id(request: &Request) -> bool {
+    request.uri().path().rsplit('/').nth(2) == Some("devices")
 }
 
 fn path_id(request: &Request) -> String {

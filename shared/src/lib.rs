@@ -3,10 +3,13 @@
 //!
 //! - [`config`]: configuration read and validated once per cold start;
 //! - [`auth`]: Bearer parsing and JWT verification;
-//! - [`error`] and [`reply`]: one error type and one envelope, mapped once;
+//! - [`error`] and [`reply`]: one error type and one envelope (docs/api.md), each
+//!   rendered in its own module;
 //! - [`cors`]: the answer to browsers' preflights;
-//! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
-//! - [`domain`]: the pure rules (trust level, sliding expiry, device naming);
+//! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types —
+//!   and [`page`]: the lists' `limit` and `cursor`;
+//! - [`domain`]: the model and its pure rules (ids, sessions, devices, the account,
+//!   security events), free of HTTP and DynamoDB;
 //! - [`signin`]: what a sign-in says about its device and session, and
 //!   [`useragent`]: naming a device from its User-Agent;
 //! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
@@ -22,6 +25,7 @@ pub mod domain;
 pub mod error;
 pub mod input;
 pub mod jwks;
+pub mod page;
 pub mod reply;
 pub mod routes;
 pub mod signin;

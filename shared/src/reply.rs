@@ -1,14 +1,14 @@
-//! The response envelope: `{"success": true, "data": …, "message"?: …}` plus the
-//! documented top-level keys the published client reads, or
-//! `{"success": false, "error": …, "code": …}`.
+//! The success envelope: `{"success": true, "data": …, "message"?: …}` plus the
+//! documented top-level keys the published client reads (docs/api.md). Failures are
+//! rendered by `error.rs`.
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::error::Error;
-use crate::input::Page;
+use crate::error::json_response;
+use crate::page::Page;
 
 /// A successful answer, built by the endpoint and rendered once by [`Reply::into_response`].
 #[derive(Debug)]
@@ -91,40 +91,10 @@ impl Reply {
             }
         }
     }
-
-    /// The failure envelope; `failure` is the endpoint's documented 500 message.
-    pub fn error(error: &Error, failure: &'static str) -> Response<Body> {
-        let mut body = json!({
-            "success": false,
-            "error": error.message(failure),
-            "code": error.code(),
-        });
-        if let Some(reason) = error.reason() {
-            body["reason"] = json!(reason);
-        }
-        json_response(error.status(), &body, error.headers())
-    }
 }
 
 fn to_value(value: impl Serialize) -> Value {
     // Our views are plain structs of strings, numbers and booleans: serializing
     // them cannot fail.
     serde_json::to_value(value).expect("response views serialize")
-}
-
-fn json_response(
-    status: StatusCode,
-    body: &Value,
-    headers: Vec<(header::HeaderName, String)>,
-) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-store");
-    for (name, value) in headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(Body::Text(body.to_string()))
-        .expect("static headers are valid")
 }

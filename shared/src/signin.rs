@@ -5,9 +5,9 @@ use lambda_http::Request;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::domain::{Device, Session, fingerprint_hash};
 use crate::domain::{DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState};
 use crate::input::{Text, source_ip, user_agent};
-use crate::store::{Device, Session, fingerprint_hash};
 use crate::useragent::UserAgent;
 
 /// The registration body: `fingerprint` required; the rest optional. Unknown fields

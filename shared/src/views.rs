@@ -1,13 +1,13 @@
-//! The response objects, with the field names the published client reads
-//! (flashback-api.md §10) and ours in addition (`isCurrent`, `deviceId`,
-//! `absoluteExpiresAt`).
+//! The response objects, with the field names the published client reads and ours in
+//! addition (`isCurrent`, `deviceId`, `absoluteExpiresAt`): docs/api.md.
 
 use serde::Serialize;
 
 use crate::app::Caller;
-use crate::domain::{DeviceType, Epoch, TrustLevel, TrustState, rfc3339, trust_level};
-use crate::store::events::{EventType, SecurityEvent};
-use crate::store::{Device, Session, fingerprint_digest};
+use crate::domain::{
+    Device, DeviceType, Epoch, EventType, SecurityEvent, Session, TrustLevel, TrustState,
+    fingerprint_digest, rfc3339, trust_level,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,7 +35,7 @@ pub struct DeviceDetailView {
     #[serde(flatten)]
     pub device: DeviceView,
     pub user_agent: String,
-    /// A short digest, never the fingerprint itself (see `store::fingerprint_digest`).
+    /// A short digest, never the fingerprint itself (see `domain::fingerprint_digest`).
     pub device_fingerprint: String,
     pub sessions: Vec<SessionView>,
 }
@@ -57,7 +57,7 @@ pub struct SessionView {
 }
 
 impl DeviceView {
-    /// `last_seen`: see [`Account::last_seen`]; `is_current`: the caller's session is on it.
+    /// `last_seen`: see [`Account::last_seen`](crate::domain::Account::last_seen); `is_current`: the caller's session is on it.
     pub fn new(device: &Device, last_seen: Epoch, is_current: bool, now: Epoch) -> Self {
         let level = trust_level(device.trust, device.trust_expires_at, now);
         DeviceView {
@@ -101,36 +101,45 @@ impl SessionView {
     }
 }
 
-/// The views of one account as the signed-in caller sees it.
-impl Caller {
-    pub fn device_view(&self, device: &Device) -> DeviceView {
-        let is_current = self.session.device_id == device.id;
-        DeviceView::new(device, self.account.last_seen(device), is_current, self.now)
-    }
+// The views of one account as the signed-in caller sees it: its own session (and that
+// session's device) is the current one, and a device was last seen when any of its
+// sessions was.
 
+impl DeviceView {
+    pub fn of(caller: &Caller, device: &Device) -> Self {
+        let is_current = caller.session.device_id == device.id;
+        let last_seen = caller.account.last_seen(device);
+        DeviceView::new(device, last_seen, is_current, caller.now)
+    }
+}
+
+impl DeviceDetailView {
     /// `GET /devices/{id}`: the device with its live sessions.
-    pub fn device_detail(&self, device: &Device) -> DeviceDetailView {
+    pub fn of(caller: &Caller, device: &Device) -> Self {
         DeviceDetailView {
-            device: self.device_view(device),
+            device: DeviceView::of(caller, device),
             user_agent: device.user_agent.clone(),
             device_fingerprint: fingerprint_digest(
-                &self.identity.user_id,
+                &caller.identity.user_id,
                 &device.fingerprint_hash,
             ),
-            sessions: self
+            sessions: caller
                 .account
-                .alive_sessions(self.now, Some(&device.id))
-                .map(|s| self.session_view(s))
+                .alive_sessions(caller.now, Some(&device.id))
+                .map(|s| SessionView::of(caller, s))
                 .collect(),
         }
     }
+}
 
-    pub fn session_view(&self, session: &Session) -> SessionView {
-        let device_name = self
+impl SessionView {
+    pub fn of(caller: &Caller, session: &Session) -> Self {
+        let device_name = caller
             .account
             .device(&session.device_id)
             .map_or("", |d| d.name.as_str());
-        SessionView::new(session, device_name, session.id == self.identity.session_id)
+        let is_current = session.id == caller.identity.session_id;
+        SessionView::new(session, device_name, is_current)
     }
 }
 

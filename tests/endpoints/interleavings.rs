@@ -5,10 +5,10 @@
 
 use serde_json::json;
 use shared::auth::Identity;
-use shared::domain::{DeviceId, Lifetime, SessionId, UserId};
+use shared::domain::{Actor, EventType, Origin, SecurityEvent, TargetType};
+use shared::domain::{DeviceId, Lifetime, Session, SessionId, UserId};
 use shared::error::Error;
-use shared::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use shared::store::{Session, SignInWrite};
+use shared::store::SignInWrite;
 
 use crate::support::*;
 

@@ -370,7 +370,7 @@ impl TestApp {
     }
 
     /// Everything in this user's partition, as the store reads it.
-    pub async fn account(&self) -> shared::store::Account {
+    pub async fn account(&self) -> shared::domain::Account {
         let user = shared::domain::UserId::parse(&self.user).unwrap();
         self.app.store.account(&user).await.expect("Query")
     }

@@ -3,17 +3,18 @@
 //! Kratos' `whoami`, in this API's envelope). One Query, the session guard included.
 
 use serde_json::json;
+use shared::views::{DeviceView, SessionView};
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to retrieve session";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let caller = app.caller(app.authenticate(&request).await?).await?;
-    let session = caller.session_view(&caller.session);
+    let session = SessionView::of(&caller, &caller.session);
     let device = caller
         .account
         .device(&caller.session.device_id)
-        .map(|device| caller.device_view(device));
+        .map(|device| DeviceView::of(&caller, device));
     let whoami = json!({
         "userId": caller.identity.user_id.as_str(),
         "session": session,

@@ -1,5 +1,6 @@
 //! `GET /devices/{id}` — one device, how it identifies itself, and its active sessions.
 
+use shared::views::DeviceDetailView;
 use shared::{App, Error, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to retrieve device details";
@@ -11,6 +12,6 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     // Another user's device is not in this user's partition, so it is "not found"
     // like an absent one (404, never 403): ids can't be probed across accounts.
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let detail = caller.device_detail(device);
+    let detail = DeviceDetailView::of(&caller, device);
     Ok(Reply::ok(&detail).with("device", &detail))
 }

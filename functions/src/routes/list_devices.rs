@@ -3,7 +3,7 @@
 //! them, as the published client reads them.
 
 use shared::domain::DeviceId;
-use shared::input;
+use shared::page;
 use shared::views::DeviceView;
 use shared::{App, Error, Reply, Request};
 
@@ -13,13 +13,13 @@ const DEFAULT_LIMIT: usize = 20;
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
-    let page = input::optional_page(&request, DEFAULT_LIMIT, |k| DeviceId::parse(k).is_ok())?;
+    let page = page::optional_page(&request, DEFAULT_LIMIT, |k| DeviceId::parse(k).is_some())?;
     let caller = app.caller(identity).await?;
     let devices: Vec<DeviceView> = caller
         .account
         .devices
         .iter()
-        .map(|device| caller.device_view(device))
+        .map(|device| DeviceView::of(&caller, device))
         .collect();
     Ok(Reply::list("devices", devices, page, |d| d.id.as_str()))
 }

@@ -5,9 +5,9 @@
 //! GetItem of the caller's session) and one Query of the user's events partition; the
 //! events are answered only if the guard passed.
 
-use shared::store::events::is_event_key;
+use shared::store::is_event_key;
 use shared::views::SecurityEventView;
-use shared::{App, Error, Reply, Request, input};
+use shared::{App, Error, Reply, Request, page};
 
 pub const FAILURE: &str = "Failed to retrieve security events";
 
@@ -15,7 +15,7 @@ const DEFAULT_LIMIT: usize = 20;
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
-    let page = input::page(&request, DEFAULT_LIMIT, is_event_key)?;
+    let page = page::page(&request, DEFAULT_LIMIT, is_event_key)?;
     let (guard, found) = tokio::join!(
         app.store.guard(&identity, app.now()),
         app.store
@@ -24,7 +24,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     guard?;
     let found = found?;
     let events: Vec<SecurityEventView> = found.events.iter().map(SecurityEventView::new).collect();
-    let next_cursor = found.next.as_deref().map(input::cursor);
+    let next_cursor = found.next.as_deref().map(page::cursor);
     Ok(Reply::ok(&events)
         .with("events", &events)
         .with("nextCursor", next_cursor))

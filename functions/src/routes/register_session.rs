@@ -18,13 +18,13 @@ use lambda_http::http::StatusCode;
 use serde_json::json;
 use shared::auth::LEEWAY_SECONDS;
 use shared::config::SessionLimit;
+use shared::domain::{Account, Device, Session};
 use shared::domain::{Epoch, Lifetime, used_id_ttl};
+use shared::domain::{EventType, Origin, SecurityEvent, Target};
 use shared::domain::{SessionId, UserId};
 use shared::error::AuthFailure;
 use shared::signin::SignIn;
-use shared::store::events::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use shared::store::{Account, SignInWrite, conflict_pause};
-use shared::store::{Device, Session};
+use shared::store::{SignInWrite, conflict_pause};
 use shared::views::{DeviceView, SessionView};
 use shared::{App, Error, Reply, Request, input};
 
@@ -71,20 +71,20 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         let device = sign_in.device(&request, known_device, now);
         let session = sign_in.session(&identity.session_id, &device, &request, &app.config, now);
         let is_new = known_device.is_none();
-        let event = SecurityEvent::new(
+        let event = SecurityEvent::by(
             &identity.user_id,
+            &identity.session_id,
             match is_new {
                 true => EventType::NewDeviceSignIn,
                 false => EventType::SuccessfulLogin,
             },
-            Actor::Session(identity.session_id.as_str().into()),
-            (TargetType::Session, identity.session_id.as_str()),
+            Target::Session(&identity.session_id),
             Origin {
                 location: session.location.clone(),
                 ..input::origin(&request)
             },
         )
-        .on_device(device.id.as_str());
+        .on_device(&device.id);
         let write = SignInWrite {
             session: &session,
             device: &device,
@@ -123,14 +123,14 @@ fn evictions<'a>(
         .into_iter()
         .take(over)
         .map(|evicted| {
-            let event = SecurityEvent::new(
+            let event = SecurityEvent::by(
                 user,
+                &session.id,
                 EventType::SessionEvicted,
-                Actor::Session(session.id.as_str().into()),
-                (TargetType::Session, evicted.id.as_str()),
+                Target::Session(&evicted.id),
                 Origin::default(),
             )
-            .on_device(evicted.device_id.as_str())
+            .on_device(&evicted.device_id)
             .because("SESSION_LIMIT");
             (&evicted.id, event)
         })

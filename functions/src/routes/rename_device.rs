@@ -3,8 +3,9 @@
 //! otherwise rename it from their User-Agent. Another user's device is 404.
 
 use serde::Deserialize;
+use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
+use shared::views::DeviceView;
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to rename device";
@@ -28,21 +29,20 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     }
     let caller = app.caller(identity).await?;
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let event = SecurityEvent::new(
+    let event = SecurityEvent::by(
         &caller.identity.user_id,
+        &caller.identity.session_id,
         EventType::DeviceRenamed,
-        Actor::Session(caller.identity.session_id.as_str().into()),
-        (TargetType::Device, id.as_str()),
+        Target::Device(&id),
         input::origin(&request),
-    )
-    .on_device(id.as_str());
+    );
     app.store
         .rename_device(&caller.identity, &id, name, &event, caller.now)
         .await?;
     let mut renamed = device.clone();
     renamed.name = name.to_string();
     renamed.name_chosen = true;
-    let view = caller.device_view(&renamed);
+    let view = DeviceView::of(&caller, &renamed);
     Ok(Reply::ok(&view)
         .with("device", &view)
         .message("Device renamed successfully"))

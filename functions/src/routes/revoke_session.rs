@@ -3,7 +3,7 @@
 //! in the same transaction.
 
 use serde_json::json;
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
+use shared::domain::{EventType, SecurityEvent, Target};
 use shared::{App, Error, Reply, Request, input};
 
 pub const FAILURE: &str = "Failed to revoke session";
@@ -11,11 +11,11 @@ pub const FAILURE: &str = "Failed to revoke session";
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let id = input::session_id(&request)?;
-    let event = SecurityEvent::new(
+    let event = SecurityEvent::by(
         &identity.user_id,
+        &identity.session_id,
         EventType::SessionRevoked,
-        Actor::Session(identity.session_id.as_str().into()),
-        (TargetType::Session, id.as_str()),
+        Target::Session(&id),
         input::origin(&request),
     );
     let event = if id == identity.session_id {

@@ -11,9 +11,7 @@ pub const FAILURE: &str = "Failed to update session";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
-    // `…/devices/{id}/heartbeat` names a device; `…/sessions/{id}/heartbeat` a session.
-    let on_device = request.uri().path().rsplit('/').nth(2) == Some("devices");
-    let device = if on_device {
+    let device = if input::has_device_id(&request) {
         Some(input::device_id(&request)?)
     } else {
         if input::session_id(&request)? != identity.session_id {

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::rfc3339;
+use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
-use shared::store::events::{Actor, EventType, SecurityEvent, TargetType};
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to trust device";
@@ -24,14 +24,13 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         .device_by_fingerprint(body.fingerprint.as_str())
         .ok_or(Error::DeviceNotFound)?;
     let expires_at = caller.now + app.config.trust_period;
-    let event = SecurityEvent::new(
+    let event = SecurityEvent::by(
         &caller.identity.user_id,
+        &caller.identity.session_id,
         EventType::DeviceTrusted,
-        Actor::Session(caller.identity.session_id.as_str().into()),
-        (TargetType::Device, device.id.as_str()),
+        Target::Device(&device.id),
         input::origin(&request),
-    )
-    .on_device(device.id.as_str());
+    );
     app.store
         .trust_device(&caller.identity, &device.id, expires_at, &event, caller.now)
         .await?;

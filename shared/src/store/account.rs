@@ -1,115 +1,15 @@
 //! Reads: one strongly consistent Query of the user's partition, and the account it
-//! yields — devices, sessions, the sign-in count — with the session guard.
-
-use std::collections::HashMap;
+//! yields; or, for a route that needs nothing else, the caller's session alone.
 
 use crate::auth::Identity;
-use crate::domain::{
-    DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId,
-};
-use crate::error::{AuthFailure, Error};
+use crate::domain::{Account, DeviceId, Epoch, Session, UserId};
+use crate::error::Error;
 
 use super::codec::{
-    device_from, fingerprint_hash, key, number, pk, s, session_ended, session_from, session_sk,
-    text,
+    device_from, key, number, pk, s, session_ended, session_from, session_sk, text,
 };
 use super::transact::fault;
 use super::{ACCOUNT, Store, USED};
-
-#[derive(Debug, Clone)]
-pub struct Device {
-    pub id: DeviceId,
-    /// `sha256(fingerprint)`: the raw fingerprint is what trust is claimed with, so it
-    /// is never stored, nor handed back.
-    pub fingerprint_hash: String,
-    pub name: String,
-    /// The user named it (rename): sign-ins no longer rename it from the User-Agent.
-    pub name_chosen: bool,
-    pub device_type: DeviceType,
-    pub os: String,
-    pub browser: String,
-    pub user_agent: String,
-    pub ip_address: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub trust: TrustState,
-    pub trust_expires_at: Option<Epoch>,
-    pub last_seen: Epoch,
-    pub created_at: Epoch,
-}
-
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub id: SessionId,
-    pub device_id: DeviceId,
-    pub lifetime: Lifetime,
-    pub started_at: Epoch,
-    pub last_activity: Epoch,
-    pub ip_address: Option<String>,
-    pub location: Option<String>,
-    pub login_method: Option<String>,
-}
-
-/// Everything in one user's partition, from one Query.
-#[derive(Debug, Default)]
-pub struct Account {
-    pub devices: Vec<Device>,
-    pub sessions: Vec<Session>,
-    /// How many sessions were ever registered: a cascade's last write checks it is
-    /// still the count it read.
-    pub sign_ins: i64,
-    fingerprints: HashMap<String, DeviceId>,
-}
-
-impl Account {
-    /// The session guard: the caller's session must be registered and alive.
-    pub fn guard(&self, identity: &Identity, now: Epoch) -> Result<&Session, Error> {
-        let session = self
-            .session(&identity.session_id)
-            .ok_or(Error::Unauthorized(AuthFailure::SessionEnded(
-                EndReason::NotRegistered,
-            )))?;
-        match session.lifetime.ended(now) {
-            None => Ok(session),
-            Some(reason) => Err(Error::Unauthorized(AuthFailure::SessionEnded(reason))),
-        }
-    }
-
-    pub fn session(&self, id: &SessionId) -> Option<&Session> {
-        self.sessions.iter().find(|s| &s.id == id)
-    }
-
-    pub fn device(&self, id: &DeviceId) -> Option<&Device> {
-        self.devices.iter().find(|d| &d.id == id)
-    }
-
-    pub fn device_by_fingerprint(&self, fingerprint: &str) -> Option<&Device> {
-        self.fingerprints
-            .get(&fingerprint_hash(fingerprint))
-            .and_then(|id| self.device(id))
-    }
-
-    /// The sessions alive at `now`, on every device or on one.
-    pub fn alive_sessions<'a>(
-        &'a self,
-        now: Epoch,
-        device: Option<&'a DeviceId>,
-    ) -> impl Iterator<Item = &'a Session> + 'a {
-        self.sessions
-            .iter()
-            .filter(move |s| s.lifetime.is_alive(now) && device.is_none_or(|d| &s.device_id == d))
-    }
-
-    /// The last time a device was active: its last sign-in or the last heartbeat of
-    /// any of its sessions, whichever is later.
-    pub fn last_seen(&self, device: &Device) -> Epoch {
-        self.sessions
-            .iter()
-            .filter(|s| s.device_id == device.id)
-            .map(|s| s.last_activity)
-            .fold(device.last_seen, Epoch::max)
-    }
-}
 
 impl Store {
     /// The session guard alone, for a route that reads nothing else of the partition:
@@ -161,7 +61,7 @@ impl Store {
                 } else if sk.starts_with("SESSION#") {
                     account.sessions.extend(session_from(item));
                 } else if let Some(hash) = sk.strip_prefix("FP#") {
-                    let device = text(item, "deviceId").and_then(|d| DeviceId::parse(d).ok());
+                    let device = text(item, "deviceId").and_then(DeviceId::parse);
                     account
                         .fingerprints
                         .extend(device.map(|d| (hash.to_string(), d)));

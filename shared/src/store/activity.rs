@@ -2,12 +2,12 @@
 //! session's idle expiry exactly as a heartbeat does, at most once per interval per
 //! session, in one conditional write.
 
-use crate::domain::{Epoch, UserId, sliding_expiry};
+use crate::domain::{Epoch, Session, UserId, sliding_expiry};
 use crate::error::Error;
 
 use super::codec::{key, n, s, session_sk};
 use super::transact::{condition_failed_item, send_update};
-use super::{ALIVE, Session, Store};
+use super::{ALIVE, Store};
 
 impl Store {
     /// Records activity on `session` (just read alive by the guard): `lastActivity =

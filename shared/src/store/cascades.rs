@@ -4,13 +4,15 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 
 use crate::auth::Identity;
-use crate::domain::{DeviceId, EndReason, Epoch, SessionId, TrustState, UserId};
+use crate::domain::{
+    Device, DeviceId, EndReason, Epoch, SecurityEvent, SessionId, TrustState, UserId,
+};
 use crate::error::Error;
 
+use super::actions::Precondition;
 use super::codec::{key, n, s};
-use super::events::SecurityEvent;
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
-use super::{ACCOUNT, Device, Store};
+use super::{ACCOUNT, Store};
 
 /// What one pass of a cascade did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +60,10 @@ impl Store {
         let mut last = Vec::new();
         for id in sessions {
             if caller.is_some_and(|caller| *id == &caller.session_id) {
-                last.push((self.revoke(user, id, reason, now)?, Role::Caller));
+                let revoke = self.revoke(user, id, reason, now, Precondition::Alive)?;
+                last.push((revoke, Role::Caller));
             } else {
-                let action =
-                    self.revoke_condition(user, id, reason, now, "attribute_exists(PK)")?;
+                let action = self.revoke(user, id, reason, now, Precondition::Exists)?;
                 others.push((action, Role::Other));
             }
         }

@@ -3,34 +3,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use sha2::{Digest, Sha256};
-
 use crate::domain::{
-    DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionId, SessionStatus, TrustState, UserId,
+    Actor, Device, DeviceId, DeviceType, EndReason, Epoch, EventType, Lifetime, Origin,
+    SecurityEvent, Session, SessionEnded, SessionId, SessionStatus, TargetType, TrustState, UserId,
+    fingerprint_hash,
 };
+use crate::error::Error;
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::error::{AuthFailure, Error};
-
-use super::{Device, Item, Session, TTL_ATTRIBUTE};
-
-/// The fingerprint's key: a hash, so the key is fixed-size whatever the client sends.
-pub fn fingerprint_hash(fingerprint: &str) -> String {
-    hex::encode(Sha256::digest(fingerprint.as_bytes()))
-}
-
-/// What reads show of a fingerprint (`deviceFingerprint`): 16 hex digits of a per-user
-/// digest of its hash. Enough to tell devices apart; useless for claiming a device's
-/// trust, which takes the raw fingerprint, and not the key it is stored under.
-pub fn fingerprint_digest(user: &UserId, hash: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"flashback-device-fingerprint\0")
-        .chain_update(user.as_str())
-        .chain_update(b"\0")
-        .chain_update(hash)
-        .finalize();
-    hex::encode(&digest[..8])
-}
+use super::{EVENTS, Item, TTL_ATTRIBUTE};
 
 pub(super) fn pk(user: &UserId) -> AttributeValue {
     s(format!("USER#{}", user.as_str()))
@@ -99,7 +80,7 @@ pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
 
 pub(super) fn device_from(item: &Item) -> Option<Device> {
     Some(Device {
-        id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        id: DeviceId::parse(text(item, "deviceId")?)?,
         // Devices stored before hashes were: the raw value, hashed as it is read.
         fingerprint_hash: owned(item, "fingerprintHash")
             .or_else(|| text(item, "fingerprint").map(fingerprint_hash))?,
@@ -116,7 +97,9 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
         ip_address: owned(item, "ipAddress"),
         country: owned(item, "country"),
         city: owned(item, "city"),
-        trust: TrustState::parse(text(item, "trust").unwrap_or_default()),
+        trust: text(item, "trust")
+            .and_then(TrustState::parse)
+            .unwrap_or(TrustState::Never),
         trust_expires_at: number(item, "trustExpiresAt"),
         last_seen: number(item, "lastSeen")?,
         created_at: number(item, "createdAt")?,
@@ -125,14 +108,10 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
 
 pub(super) fn session_item(user: &UserId, session: &Session) -> Item {
     let mut item = key(user, session_sk(&session.id));
-    let status = match session.lifetime.status {
-        SessionStatus::Active => "ACTIVE",
-        SessionStatus::Revoked => "REVOKED",
-    };
     let fields = [
         ("sessionId", s(session.id.as_str())),
         ("deviceId", s(session.device_id.as_str())),
-        ("status", s(status)),
+        ("status", s(session.lifetime.status.as_str())),
         ("startedAt", n(session.started_at)),
         ("lastActivity", n(session.last_activity)),
         ("expiresAt", n(session.lifetime.expires_at)),
@@ -161,17 +140,14 @@ pub(super) fn session_ended(old: Option<&Item>, now: Epoch) -> Error {
         .and_then(session_from)
         .and_then(|s| s.lifetime.ended(now))
         .unwrap_or(EndReason::NotRegistered);
-    Error::Unauthorized(AuthFailure::SessionEnded(reason))
+    SessionEnded(reason).into()
 }
 
 pub(super) fn session_from(item: &Item) -> Option<Session> {
-    let status = match text(item, "status")? {
-        "ACTIVE" => SessionStatus::Active,
-        _ => SessionStatus::Revoked,
-    };
+    let status = SessionStatus::parse(text(item, "status")?).unwrap_or(SessionStatus::Revoked);
     Some(Session {
-        id: SessionId::parse(text(item, "sessionId")?).ok()?,
-        device_id: DeviceId::parse(text(item, "deviceId")?).ok()?,
+        id: SessionId::parse(text(item, "sessionId")?)?,
+        device_id: DeviceId::parse(text(item, "deviceId")?)?,
         lifetime: Lifetime {
             status,
             expires_at: number(item, "expiresAt")?,
@@ -183,5 +159,90 @@ pub(super) fn session_from(item: &Item) -> Option<Session> {
         ip_address: owned(item, "ipAddress"),
         location: owned(item, "location"),
         login_method: owned(item, "loginMethod"),
+    })
+}
+
+/// Whether `key` has the shape of an event's sort key (a cursor must).
+pub fn is_event_key(key: &str) -> bool {
+    match key.split_once('#') {
+        Some((millis, id)) => {
+            millis.len() == 13
+                && millis.bytes().all(|b| b.is_ascii_digit())
+                && id.len() == 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
+        None => false,
+    }
+}
+
+/// The sort key of an event: time first, so a partition reads in order.
+pub fn event_sort_key(event: &SecurityEvent) -> String {
+    format!("{:013}#{}", event.at_millis, event.id)
+}
+
+pub(super) fn event_item(event: &SecurityEvent, retention: i64) -> Item {
+    let mut item = Item::from([
+        (
+            "PK".to_string(),
+            s(format!("{EVENTS}{}", event.user.as_str())),
+        ),
+        ("SK".to_string(), s(event_sort_key(event))),
+        ("eventId".to_string(), s(&event.id)),
+        ("userId".to_string(), s(event.user.as_str())),
+        ("type".to_string(), s(event.event_type.as_str())),
+        ("actorType".to_string(), s(event.actor.kind())),
+        ("actorId".to_string(), s(event.actor.id())),
+        ("targetType".to_string(), s(event.target.0.as_str())),
+        ("targetId".to_string(), s(&event.target.1)),
+        ("at".to_string(), n(event.at())),
+        (TTL_ATTRIBUTE.to_string(), n(event.at() + retention)),
+    ]);
+    let optional = [
+        ("reason", event.reason.as_deref()),
+        ("deviceId", event.device_id.as_deref()),
+        ("sourceIp", event.origin.source_ip.as_deref()),
+        ("userAgent", event.origin.user_agent.as_deref()),
+        ("location", event.origin.location.as_deref()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            item.insert(name.to_string(), s(value));
+        }
+    }
+    if let Some(count) = event.count {
+        item.insert("count".to_string(), n(count as i64));
+    }
+    item
+}
+
+/// An event as stored (or as a stream record's image holds it); `None` for anything
+/// else.
+pub fn event_from(item: &Item) -> Option<SecurityEvent> {
+    let sk = text(item, "SK")?;
+    let at_millis = sk.split('#').next()?.parse().ok()?;
+    let actor_id = owned(item, "actorId")?;
+    let actor = match text(item, "actorType")? {
+        "SESSION" => Actor::Session(actor_id),
+        "SERVICE" => Actor::Service(actor_id),
+        _ => Actor::System(actor_id),
+    };
+    let target_type = TargetType::parse(text(item, "targetType")?).unwrap_or(TargetType::Account);
+    Some(SecurityEvent {
+        id: owned(item, "eventId")?,
+        user: UserId::parse(text(item, "userId")?)?,
+        event_type: EventType::parse(text(item, "type")?)?,
+        reason: owned(item, "reason"),
+        actor,
+        target: (target_type, owned(item, "targetId")?),
+        device_id: owned(item, "deviceId"),
+        count: number(item, "count").map(|c| c.max(0) as usize),
+        origin: Origin {
+            source_ip: owned(item, "sourceIp"),
+            user_agent: owned(item, "userAgent"),
+            location: owned(item, "location"),
+        },
+        at_millis,
     })
 }

@@ -1,13 +1,7 @@
-//! DynamoDB: one table, one partition per user (DESIGN §4).
-//!
-//! | item        | PK             | SK                                      |
-//! |-------------|----------------|-----------------------------------------|
-//! | account     | `USER#<user>`  | `ACCOUNT`                               |
-//! | device      | `USER#<user>`  | `DEVICE#<deviceId>`                     |
-//! | fingerprint | `USER#<user>`  | `FP#<sha256(fingerprint)>`              |
-//! | session     | `USER#<user>`  | `SESSION#<sessionId>`                   |
-//! | used id     | `USER#<user>`  | `USED#<sessionId>`                      |
-//! | write budget| `USER#<user>`  | `WRITES#SIGN-IN#<minute>`, `WRITES#SESSION#<sessionId>#<minute>` |
+//! DynamoDB: one table, one partition per user; the items and their keys are laid out
+//! in docs/design.md. The store only stores: the entities and their rules are
+//! `crate::domain`'s, `codec.rs` maps them to items and back, `actions.rs` builds the
+//! transaction actions the writes (`writes.rs`, `cascades.rs`) are made of.
 //!
 //! Reads are one strongly consistent Query of the partition below `USED#`, which also
 //! yields the caller's session for the guard (eventual consistency could let a
@@ -40,16 +34,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::config::Config;
 
 mod account;
+mod actions;
 mod activity;
 mod cascades;
 mod codec;
-pub mod events;
+mod events;
 mod transact;
 mod writes;
 
-pub use account::{Account, Device, Session};
 pub use cascades::{Cascaded, DeviceChange};
-pub use codec::{fingerprint_digest, fingerprint_hash, stored_session};
+pub use codec::{event_from, is_event_key, stored_session};
+pub use events::EventPage;
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 
@@ -71,11 +66,14 @@ const USED: &str = "USED#";
 /// them either, however many minutes of counters TTL has not removed yet.
 const BUDGET: &str = "WRITES#";
 
+/// The partition key prefix of a user's security events.
+pub const EVENTS: &str = "EVENTS#";
+
 /// The sort key of the account item, which counts the user's sign-ins.
 const ACCOUNT: &str = "ACCOUNT";
 
 /// A session is alive: active, and before both expiries. The same rule as
-/// [`Lifetime::is_alive`], as a condition expression.
+/// [`Lifetime::is_alive`](crate::domain::Lifetime::is_alive), as a condition expression.
 const ALIVE: &str = "#status = :active AND expiresAt > :now AND absoluteExpiresAt > :now";
 
 #[derive(Debug, Clone)]

@@ -1,37 +1,24 @@
-//! Writes of one request: sign-in, trust, revoking one session, heartbeat; and the
-//! transaction actions they share (the caller's guard, budgets, creating, revoking).
+//! Writes of one request: sign-in, trust, rename, revoking one session, heartbeat,
+//! each built of the actions in `actions.rs`.
 //! Each write that changes a device or a session carries its security event in the
 //! same transaction (heartbeats record activity, not a change: they carry none).
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use crate::auth::Identity;
 use crate::domain::{
-    DeviceId, EndReason, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
+    Device, DeviceId, EndReason, Epoch, Lifetime, SecurityEvent, Session, SessionId, TrustState,
+    UserId,
 };
 use crate::error::Error;
 
-use super::codec::{
-    device_item, key, n, optional, s, session_ended, session_from, session_item, session_sk,
-};
-use super::events::SecurityEvent;
+use super::actions::{Budget, Precondition};
+use super::codec::{device_item, key, n, s, session_ended, session_from, session_item, session_sk};
 use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
-use super::{ACCOUNT, ALIVE, BUDGET, Device, Item, Session, Store, TTL_ATTRIBUTE, USED};
-
-/// Whose write budget a write spends. Ending access spends none: nothing another
-/// session does can stop a user from ending sessions or dropping a device.
-#[derive(Debug, Clone, Copy)]
-enum Budget<'a> {
-    /// The user's sign-ins: only the identity provider mints new session ids, so a
-    /// thief holding one session cannot spend it.
-    SignIns,
-    /// One session's own writes that grant (trusting a device).
-    Session(&'a SessionId),
-}
+use super::{ACCOUNT, ALIVE, Item, Store};
 
 /// A sign-in to write: the session, its device, its event, the sessions it evicts
 /// (each with its event) and the account's sign-in count it was decided on.
@@ -90,7 +77,7 @@ impl Store {
             (self.event_action(event)?, Role::Other),
         ];
         for (id, eviction) in &write.evicted {
-            let revoke = self.revoke_condition(user, id, EndReason::Evicted, now, ALIVE)?;
+            let revoke = self.revoke(user, id, EndReason::Evicted, now, Precondition::Alive)?;
             actions.push((revoke, Role::Other));
             actions.push((self.event_action(eviction)?, Role::Other));
         }
@@ -101,42 +88,7 @@ impl Store {
                 actions.push((self.create(item)?, Role::Other));
             }
         } else {
-            // A name the user chose is never overwritten: left out when the read saw
-            // one, and conditioned on there being none when this sign-in names it (a
-            // rename landing meanwhile makes it read again).
-            let (name, no_chosen_name) = match device.name_chosen {
-                true => ("", ""),
-                false => (
-                    "deviceName = :name, ",
-                    " AND (attribute_not_exists(nameChosen) OR nameChosen = :unchosen)",
-                ),
-            };
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
-                .update_expression(format!(
-                    "SET {name}deviceType = :type, os = :os, browser = :browser, \
-                     userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now"
-                ))
-                .condition_expression(format!("attribute_exists(PK){no_chosen_name}"))
-                .expression_attribute_values(":type", s(device.device_type.as_str()))
-                .expression_attribute_values(":os", s(&device.os))
-                .expression_attribute_values(":browser", s(&device.browser))
-                .expression_attribute_values(":ua", s(&device.user_agent))
-                .expression_attribute_values(":ip", optional(&device.ip_address))
-                .expression_attribute_values(":country", optional(&device.country))
-                .expression_attribute_values(":city", optional(&device.city))
-                .expression_attribute_values(":now", n(device.last_seen));
-            if !device.name_chosen {
-                update = update
-                    .expression_attribute_values(":name", s(&device.name))
-                    .expression_attribute_values(":unchosen", AttributeValue::Bool(false));
-            }
-            let update = update.build().map_err(build_fault)?;
-            actions.push((
-                TransactWriteItem::builder().update(update).build(),
-                Role::Other,
-            ));
+            actions.push((self.refresh_device(user, device)?, Role::Other));
         }
         match self.transact(actions).await {
             Ok(()) => Ok(true),
@@ -233,7 +185,13 @@ impl Store {
         };
         let mut actions = vec![
             (
-                self.revoke(&identity.user_id, target, EndReason::Revoked, now)?,
+                self.revoke(
+                    &identity.user_id,
+                    target,
+                    EndReason::Revoked,
+                    now,
+                    Precondition::Alive,
+                )?,
                 role,
             ),
             (self.event_action(event)?, Role::Other),
@@ -314,132 +272,5 @@ impl Store {
             },
             None => Err(ended(None)),
         }
-    }
-
-    /// A condition that the caller's session is alive, as a transaction action.
-    pub(super) fn caller_check(
-        &self,
-        identity: &Identity,
-        now: Epoch,
-    ) -> Result<(TransactWriteItem, Role), Error> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                &identity.user_id,
-                session_sk(&identity.session_id),
-            )))
-            .condition_expression(ALIVE)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":active", s("ACTIVE"))
-            .expression_attribute_values(":now", n(now))
-            // Why it failed: the session's old item says how it ended.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_fault)?;
-        Ok((
-            TransactWriteItem::builder().condition_check(check).build(),
-            Role::Caller,
-        ))
-    }
-
-    /// Revoking a session that must be alive, for `reason`.
-    pub(super) fn revoke(
-        &self,
-        user: &UserId,
-        id: &SessionId,
-        reason: EndReason,
-        now: Epoch,
-    ) -> Result<TransactWriteItem, Error> {
-        self.revoke_condition(user, id, reason, now, ALIVE)
-    }
-
-    /// A write budget, as a transaction action: a counter item per budget and minute,
-    /// incremented in the same transaction as the write it admits (no extra round
-    /// trip; one more item written). Past the budget the whole transaction is
-    /// cancelled, so a refused request writes nothing.
-    fn rate_limit(
-        &self,
-        user: &UserId,
-        budget: Budget<'_>,
-        now: Epoch,
-    ) -> Result<(TransactWriteItem, Role), Error> {
-        let window = now - now.rem_euclid(60);
-        let (sort_key, limit) = match budget {
-            Budget::SignIns => (
-                format!("{BUDGET}SIGN-IN#{window}"),
-                self.sign_ins_per_minute,
-            ),
-            Budget::Session(id) => (
-                format!("{BUDGET}SESSION#{}#{window}", id.as_str()),
-                self.writes_per_minute,
-            ),
-        };
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(user, sort_key)))
-            .update_expression("ADD #count :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":ttl", n(window + 120))
-            .build()
-            .map_err(build_fault)?;
-        let retry_after = (window + 60 - now).max(1) as u64;
-        Ok((
-            TransactWriteItem::builder().update(update).build(),
-            Role::RateLimited(retry_after),
-        ))
-    }
-
-    /// A Put that only creates: its condition fails when the item exists.
-    fn create(&self, item: Item) -> Result<TransactWriteItem, Error> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_fault)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// The marker that the session id was registered, kept past any use of the id.
-    fn used_id_item(&self, user: &UserId, session: &Session) -> Item {
-        let mut item = key(user, format!("{USED}{}", session.id.as_str()));
-        let ttl = used_id_ttl(&session.lifetime, self.tombstone);
-        item.insert(TTL_ATTRIBUTE.into(), n(ttl));
-        item
-    }
-
-    /// The session stays, revoked, until its TTL (its absolute expiry); its used-id
-    /// marker keeps the id from coming back after that.
-    pub(super) fn revoke_condition(
-        &self,
-        user: &UserId,
-        id: &SessionId,
-        reason: EndReason,
-        now: Epoch,
-        condition: &str,
-    ) -> Result<TransactWriteItem, Error> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(user, session_sk(id))))
-            .update_expression("SET #status = :revoked, revokedAt = :now, endReason = :reason")
-            .condition_expression(condition)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":revoked", s("REVOKED"))
-            .expression_attribute_values(":reason", s(reason.as_str()))
-            .expression_attribute_values(":now", n(now));
-        if condition == ALIVE {
-            update = update
-                .expression_attribute_values(":active", s("ACTIVE"))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-        }
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(build_fault)?)
-            .build())
     }
 }

@@ -1,0 +1,104 @@
+//! One user's account as the domain sees it: devices, sessions, and the rules read
+//! off them (the guard, which sessions are alive, when a device was last seen).
+//! `store/account.rs` reads it in one Query; the layout is in docs/design.md.
+
+use std::collections::HashMap;
+
+use super::{
+    DeviceId, DeviceType, EndReason, Epoch, Lifetime, SessionEnded, SessionId, TrustState,
+    fingerprint_hash,
+};
+
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: DeviceId,
+    /// `sha256(fingerprint)`: the raw fingerprint is what trust is claimed with, so it
+    /// is never stored, nor handed back.
+    pub fingerprint_hash: String,
+    pub name: String,
+    /// The user named it (rename): sign-ins no longer rename it from the User-Agent.
+    pub name_chosen: bool,
+    pub device_type: DeviceType,
+    pub os: String,
+    pub browser: String,
+    pub user_agent: String,
+    pub ip_address: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub trust: TrustState,
+    pub trust_expires_at: Option<Epoch>,
+    pub last_seen: Epoch,
+    pub created_at: Epoch,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub device_id: DeviceId,
+    pub lifetime: Lifetime,
+    pub started_at: Epoch,
+    pub last_activity: Epoch,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+    pub login_method: Option<String>,
+}
+
+/// Everything in one user's partition, from one Query.
+#[derive(Debug, Default)]
+pub struct Account {
+    pub devices: Vec<Device>,
+    pub sessions: Vec<Session>,
+    /// How many sessions were ever registered: a cascade's last write checks it is
+    /// still the count it read.
+    pub sign_ins: i64,
+    /// Device by fingerprint hash: one device per fingerprint.
+    pub(crate) fingerprints: HashMap<String, DeviceId>,
+}
+
+impl Account {
+    /// The session guard: the caller's session must be registered and alive.
+    pub fn guard(&self, id: &SessionId, now: Epoch) -> Result<&Session, SessionEnded> {
+        let session = self
+            .session(id)
+            .ok_or(SessionEnded(EndReason::NotRegistered))?;
+        match session.lifetime.ended(now) {
+            None => Ok(session),
+            Some(reason) => Err(SessionEnded(reason)),
+        }
+    }
+
+    pub fn session(&self, id: &SessionId) -> Option<&Session> {
+        self.sessions.iter().find(|s| &s.id == id)
+    }
+
+    pub fn device(&self, id: &DeviceId) -> Option<&Device> {
+        self.devices.iter().find(|d| &d.id == id)
+    }
+
+    pub fn device_by_fingerprint(&self, fingerprint: &str) -> Option<&Device> {
+        self.fingerprints
+            .get(&fingerprint_hash(fingerprint))
+            .and_then(|id| self.device(id))
+    }
+
+    /// The sessions alive at `now`, on every device or on one.
+    pub fn alive_sessions<'a>(
+        &'a self,
+        now: Epoch,
+        device: Option<&'a DeviceId>,
+    ) -> impl Iterator<Item = &'a Session> + 'a {
+        self.sessions
+            .iter()
+            .filter(move |s| s.lifetime.is_alive(now) && device.is_none_or(|d| &s.device_id == d))
+    }
+
+    /// The last time a device was active: its last sign-in or the last heartbeat of
+    /// any of its sessions, whichever is later.
+    pub fn last_seen(&self, device: &Device) -> Epoch {
+        self.sessions
+            .iter()
+            .filter(|s| s.device_id == device.id)
+            .map(|s| s.last_activity)
+            .fold(device.last_seen, Epoch::max)
+    }
+}

@@ -1,0 +1,211 @@
+//! The transaction actions the writes and the cascades are built of: the caller's
+//! guard, write budgets, creating, revoking, refreshing a device, recording an event.
+//! Why each write is conditioned as it is: see `mod.rs` and docs/design.md.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+
+use crate::auth::Identity;
+use crate::domain::{
+    Device, EndReason, Epoch, SecurityEvent, Session, SessionId, UserId, used_id_ttl,
+};
+use crate::error::Error;
+
+use super::codec::{event_item, key, n, optional, s, session_sk};
+use super::transact::{Role, build_fault};
+use super::{ALIVE, BUDGET, Item, Store, TTL_ATTRIBUTE, USED};
+
+/// Whose write budget a write spends. Ending access spends none: nothing another
+/// session does can stop a user from ending sessions or dropping a device.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Budget<'a> {
+    /// The user's sign-ins: only the identity provider mints new session ids, so a
+    /// thief holding one session cannot spend it.
+    SignIns,
+    /// One session's own writes that grant (trusting a device).
+    Session(&'a SessionId),
+}
+
+/// What a session must be for its revocation to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Precondition {
+    /// Alive: a refusal hands back the old item, which says how it ended.
+    Alive,
+    /// Stored at all (a cascade's other sessions, which may have ended meanwhile).
+    Exists,
+}
+
+impl Store {
+    /// A condition that the caller's session is alive, as a transaction action.
+    pub(super) fn caller_check(
+        &self,
+        identity: &Identity,
+        now: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &identity.user_id,
+                session_sk(&identity.session_id),
+            )))
+            .condition_expression(ALIVE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("ACTIVE"))
+            .expression_attribute_values(":now", n(now))
+            // Why it failed: the session's old item says how it ended.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_fault)?;
+        Ok((
+            TransactWriteItem::builder().condition_check(check).build(),
+            Role::Caller,
+        ))
+    }
+
+    /// A write budget, as a transaction action: a counter item per budget and minute,
+    /// incremented in the same transaction as the write it admits (no extra round
+    /// trip; one more item written). Past the budget the whole transaction is
+    /// cancelled, so a refused request writes nothing.
+    pub(super) fn rate_limit(
+        &self,
+        user: &UserId,
+        budget: Budget<'_>,
+        now: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
+        let window = now - now.rem_euclid(60);
+        let (sort_key, limit) = match budget {
+            Budget::SignIns => (
+                format!("{BUDGET}SIGN-IN#{window}"),
+                self.sign_ins_per_minute,
+            ),
+            Budget::Session(id) => (
+                format!("{BUDGET}SESSION#{}#{window}", id.as_str()),
+                self.writes_per_minute,
+            ),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, sort_key)))
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":ttl", n(window + 120))
+            .build()
+            .map_err(build_fault)?;
+        let retry_after = (window + 60 - now).max(1) as u64;
+        Ok((
+            TransactWriteItem::builder().update(update).build(),
+            Role::RateLimited(retry_after),
+        ))
+    }
+
+    /// A Put that only creates: its condition fails when the item exists.
+    pub(super) fn create(&self, item: Item) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The marker that the session id was registered, kept past any use of the id.
+    pub(super) fn used_id_item(&self, user: &UserId, session: &Session) -> Item {
+        let mut item = key(user, format!("{USED}{}", session.id.as_str()));
+        let ttl = used_id_ttl(&session.lifetime, self.tombstone);
+        item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+        item
+    }
+
+    /// Revoking a session for `reason`, if it is as `precondition` says. The session
+    /// stays, revoked, until its TTL (its absolute expiry); its used-id marker keeps
+    /// the id from coming back after that.
+    pub(super) fn revoke(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        reason: EndReason,
+        now: Epoch,
+        precondition: Precondition,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, session_sk(id))))
+            .update_expression("SET #status = :revoked, revokedAt = :now, endReason = :reason")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":revoked", s("REVOKED"))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .expression_attribute_values(":now", n(now));
+        let update = match precondition {
+            Precondition::Alive => update
+                .condition_expression(ALIVE)
+                .expression_attribute_values(":active", s("ACTIVE"))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                ),
+            Precondition::Exists => update.condition_expression("attribute_exists(PK)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_fault)?)
+            .build())
+    }
+
+    /// A sign-in's refresh of a known device's descriptor (type, OS, browser, where,
+    /// when). A name the user chose is never overwritten: left out when the read saw
+    /// one, and conditioned on there being none when this sign-in names it (a rename
+    /// landing meanwhile makes it read again).
+    pub(super) fn refresh_device(
+        &self,
+        user: &UserId,
+        device: &Device,
+    ) -> Result<TransactWriteItem, Error> {
+        let (name, no_chosen_name) = match device.name_chosen {
+            true => ("", ""),
+            false => (
+                "deviceName = :name, ",
+                " AND (attribute_not_exists(nameChosen) OR nameChosen = :unchosen)",
+            ),
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
+            .update_expression(format!(
+                "SET {name}deviceType = :type, os = :os, browser = :browser, \
+                 userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now"
+            ))
+            .condition_expression(format!("attribute_exists(PK){no_chosen_name}"))
+            .expression_attribute_values(":type", s(device.device_type.as_str()))
+            .expression_attribute_values(":os", s(&device.os))
+            .expression_attribute_values(":browser", s(&device.browser))
+            .expression_attribute_values(":ua", s(&device.user_agent))
+            .expression_attribute_values(":ip", optional(&device.ip_address))
+            .expression_attribute_values(":country", optional(&device.country))
+            .expression_attribute_values(":city", optional(&device.city))
+            .expression_attribute_values(":now", n(device.last_seen));
+        if !device.name_chosen {
+            update = update
+                .expression_attribute_values(":name", s(&device.name))
+                .expression_attribute_values(":unchosen", AttributeValue::Bool(false));
+        }
+        let update = update.build().map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The event as a transaction action: a Put that only creates (an event is never
+    /// rewritten).
+    pub(super) fn event_action(&self, event: &SecurityEvent) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(event_item(event, self.event_retention)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
