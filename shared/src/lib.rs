@@ -12,7 +12,8 @@
 //! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
 //!   every read and write;
 //! - [`views`]: the documented response objects;
-//! - [`app`]: the composition root each binary starts and the tests reuse.
+//! - [`app`]: the composition root each binary starts and the tests reuse;
+//! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging).
 
 pub mod app;
 pub mod auth;
@@ -24,12 +25,14 @@ pub mod input;
 pub mod jwks;
 pub mod reply;
 pub mod routes;
+pub mod runtime;
 pub mod signin;
 pub mod store;
 pub mod useragent;
 pub mod views;
 
-pub use app::{App, Cascade, Principal, answer, deadline, serve};
+pub use app::{App, Cascade, Principal};
 pub use error::Error;
 pub use lambda_http::{Request, RequestExt};
 pub use reply::Reply;
+pub use runtime::{Deadline, answer, serve};

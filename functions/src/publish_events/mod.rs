@@ -9,10 +9,11 @@ mod bus;
 mod decide;
 mod record;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::Deadline;
 
 pub use bus::{Bus, entry};
 pub use decide::{Decision, decide, expired_session};
@@ -39,7 +40,7 @@ pub async fn publish(
     bus: &impl Bus,
     bus_name: &str,
     records: &[Value],
-    deadline: Option<SystemTime>,
+    deadline: Deadline,
 ) -> BatchResponse {
     let mut pending = Vec::new();
     for record in records {
@@ -58,7 +59,10 @@ pub async fn publish(
     }
     for chunk in pending.chunks(MAX_ENTRIES_PER_CALL) {
         let first = &chunk[0].0;
-        if deadline.is_some_and(|d| left(d) < DEADLINE_MARGIN) {
+        if deadline
+            .remaining()
+            .is_some_and(|left| left < DEADLINE_MARGIN)
+        {
             tracing::warn!(sequence = %first, "the invocation's deadline is near: the rest is retried");
             return BatchResponse::retry_from(first);
         }
@@ -99,15 +103,9 @@ pub async fn publish(
     BatchResponse::default()
 }
 
-fn left(deadline: SystemTime) -> Duration {
-    deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-}
-
 /// Runs the consumer as a Lambda function (`src/bin/publish-events.rs`).
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    shared::app::init_logging();
+    shared::runtime::init_logging();
     let bus_name = std::env::var("EVENT_BUS_NAME")
         .ok()
         .filter(|name| !name.is_empty())
@@ -116,8 +114,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let client = aws_sdk_eventbridge::Client::new(&shared::App::sdk_config().await);
     let (client, bus_name) = (&client, bus_name.as_str());
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| async move {
-        // `cargo lambda watch` sends a deadline long past: no deadline then.
-        let deadline = Some(event.context.deadline()).filter(|d| *d > SystemTime::now());
+        let deadline = Deadline::of(&event.context);
         let response = publish(client, bus_name, &event.payload.records, deadline).await;
         Ok::<_, lambda_runtime::Error>(response)
     }))

@@ -1,6 +1,7 @@
 //! The consumer's tests: records in, decisions, the bus out.
 
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use serde_json::json;
 
@@ -449,7 +450,7 @@ fn retry_from(sequence: &str) -> BatchResponse {
 async fn a_batch_goes_out_in_order_ten_per_call() {
     let bus = FakeBus::default();
     assert_eq!(
-        publish(&bus, "default", &batch(25), None).await,
+        publish(&bus, "default", &batch(25), Deadline::NONE).await,
         BatchResponse::default()
     );
     let calls = bus.calls.into_inner().unwrap();
@@ -464,7 +465,7 @@ async fn a_refused_entry_is_where_the_stream_resumes_and_nothing_after_it_is_sen
         refused: vec![(1, 3), (1, 5)],
         ..FakeBus::default()
     };
-    let response = publish(&bus, "default", &batch(25), None).await;
+    let response = publish(&bus, "default", &batch(25), Deadline::NONE).await;
     assert_eq!(response, retry_from("1013"));
     assert_eq!(
         serde_json::to_value(&response).unwrap(),
@@ -484,7 +485,7 @@ async fn a_failed_call_resumes_at_its_first_record() {
         ..FakeBus::default()
     };
     assert_eq!(
-        publish(&bus, "default", &batch(25), None).await,
+        publish(&bus, "default", &batch(25), Deadline::NONE).await,
         retry_from("1010")
     );
     assert_eq!(bus.calls.into_inner().unwrap().len(), 2);
@@ -508,18 +509,18 @@ async fn skipped_and_ignored_records_count_as_done() {
         ..FakeBus::default()
     };
     assert_eq!(
-        publish(&bus, "default", &records, None).await,
+        publish(&bus, "default", &records, Deadline::NONE).await,
         retry_from("1000")
     );
     assert_eq!(bus.calls.into_inner().unwrap(), vec![vec![id(0), id(2)]]);
     let bus = FakeBus::default();
     assert_eq!(
-        publish(&bus, "default", &records, None).await,
+        publish(&bus, "default", &records, Deadline::NONE).await,
         BatchResponse::default()
     );
     let only_junk = [json!({}), json!({"Records": 1})];
     assert_eq!(
-        publish(&bus, "default", &only_junk, None).await,
+        publish(&bus, "default", &only_junk, Deadline::NONE).await,
         BatchResponse::default()
     );
 }
@@ -529,7 +530,7 @@ async fn near_the_deadline_nothing_more_is_sent() {
     let bus = FakeBus::default();
     let soon = SystemTime::now() + Duration::from_secs(2);
     assert_eq!(
-        publish(&bus, "default", &batch(3), Some(soon)).await,
+        publish(&bus, "default", &batch(3), Deadline::at(soon)).await,
         retry_from("1000")
     );
     assert!(bus.calls.into_inner().unwrap().is_empty());
