@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cascade;
 pub mod config;
 pub mod cors;
 pub mod domain;
@@ -31,7 +32,8 @@ pub mod store;
 pub mod useragent;
 pub mod views;
 
-pub use app::{App, Cascade, Principal};
+pub use app::App;
+pub use cascade::{Cascade, Principal};
 pub use error::Error;
 pub use lambda_http::{Request, RequestExt};
 pub use reply::Reply;
