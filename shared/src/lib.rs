@@ -2,7 +2,7 @@
 //! binaries share lives here, once.
 //!
 //! - [`config`]: configuration read and validated once per cold start;
-//! - [`auth`]: Bearer parsing and JWT verification;
+//! - [`auth`]: Bearer parsing, key selection and JWT verification;
 //! - [`error`] and [`reply`]: one error type and one envelope, mapped once;
 //! - [`cors`]: the answer to browsers' preflights;
 //! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
@@ -23,7 +23,6 @@ pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod input;
-pub mod jwks;
 pub mod reply;
 pub mod routes;
 pub mod runtime;
