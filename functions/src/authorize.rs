@@ -1,22 +1,9 @@
 //! The Lambda authorizer the platform's other APIs attach, so that a revoked or
 //! expired session is refused by every API on its next request, not only by this one.
-//! Not a route: API Gateway invokes it with an authorizer event and reads its answer.
-//!
-//! It decides exactly as every route here does: the Bearer token verified by the
-//! configured verifier, then one strongly consistent Query of the user's partition and
-//! the session guard. It answers in the shape the event asks for:
-//!
-//! - HTTP API, payload format 2.0 with simple responses: `{"isAuthorized", "context"}`;
-//! - REST API `REQUEST` and `TOKEN` authorizers (and HTTP API payload 1.0, which is
-//!   the REST shape): `{"principalId", "policyDocument", "context"}`, the policy naming
-//!   every method of the stage, so that API Gateway's cache (keyed on the token, not
-//!   the method) holds an answer that is right for whichever method comes next: the
-//!   decision depends on the session alone.
-//!
-//! Every refusal is a clean deny, never an error (which API Gateway turns into a 500):
-//! no token, a bad one, an unknown or ended session, an event of no known shape, and a
-//! DynamoDB fault or the invocation's deadline near (failing closed, logged with the
-//! cause, never the token).
+//! Not a route: it decides exactly as every route does (the token, then the session
+//! guard), answers in the shape the event asks for, and fails closed: every refusal or
+//! fault is a deny, never an error API Gateway would turn into a 500
+//! (docs/authorizer.md).
 
 use std::convert::Infallible;
 

@@ -7,12 +7,14 @@
 //! - [`cors`]: the answer to browsers' preflights;
 //! - [`input`]: the edge — path ids, query flags and JSON bodies parsed into types;
 //! - [`domain`]: the pure rules (trust level, sliding expiry, device naming);
-//! - [`signin`]: what a sign-in says about its device and session, and
-//!   [`useragent`]: naming a device from its User-Agent;
+//! - [`useragent`]: naming a device from its User-Agent;
 //! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
 //!   every read and write;
 //! - [`views`]: the documented response objects;
-//! - [`app`]: the composition root each binary starts and the tests reuse;
+//! - [`app`]: the composition root each binary starts and the tests reuse, and the
+//!   caller's session guard;
+//! - [`cascade`] and [`signin`]: the two use cases that read, decide and write again
+//!   when a concurrent write overtakes them (ending sessions; signing in);
 //! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging).
 
 pub mod app;
