@@ -31,7 +31,8 @@ enum Shape {
     /// HTTP API, payload format 2.0 (simple responses).
     Simple,
     /// REST API (`REQUEST` or `TOKEN`), or HTTP API payload 1.0: an IAM policy on
-    /// `resource`, every method of the calling stage.
+    /// `resource`, every method of the calling stage. API Gateway caches the answer by
+    /// token, not by method, and the decision depends on the session alone.
     Policy { resource: String },
 }
 
