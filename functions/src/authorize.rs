@@ -1,32 +1,17 @@
 //! The Lambda authorizer the platform's other APIs attach, so that a revoked or
 //! expired session is refused by every API on its next request, not only by this one.
-//! Not a route: API Gateway invokes it with an authorizer event and reads its answer.
-//!
-//! It decides exactly as every route here does: the Bearer token verified by the
-//! configured verifier, then one strongly consistent Query of the user's partition and
-//! the session guard. It answers in the shape the event asks for:
-//!
-//! - HTTP API, payload format 2.0 with simple responses: `{"isAuthorized", "context"}`;
-//! - REST API `REQUEST` and `TOKEN` authorizers (and HTTP API payload 1.0, which is
-//!   the REST shape): `{"principalId", "policyDocument", "context"}`, the policy naming
-//!   every method of the stage, so that API Gateway's cache (keyed on the token, not
-//!   the method) holds an answer that is right for whichever method comes next: the
-//!   decision depends on the session alone.
-//!
-//! Every refusal is a clean deny, never an error (which API Gateway turns into a 500):
-//! no token, a bad one, an unknown or ended session, an event of no known shape, and a
-//! DynamoDB fault or the invocation's deadline near (failing closed, logged with the
-//! cause, never the token).
+//! Not a route: it decides exactly as every route does (the token, then the session
+//! guard), answers in the shape the event asks for, and fails closed: every refusal or
+//! fault is a deny, never an error API Gateway would turn into a 500
+//! (docs/authorizer.md).
 
 use std::convert::Infallible;
-use std::time::SystemTime;
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Map, Value, json};
-use shared::App;
-use shared::app::DEADLINE_MARGIN;
 use shared::domain::{TrustLevel, rfc3339, trust_level};
 use shared::error::{AuthFailure, Error};
+use shared::{App, Deadline};
 use tracing::Instrument;
 
 /// The principal of every deny: nobody is named on a refusal.
@@ -46,15 +31,15 @@ enum Shape {
     /// HTTP API, payload format 2.0 (simple responses).
     Simple,
     /// REST API (`REQUEST` or `TOKEN`), or HTTP API payload 1.0: an IAM policy on
-    /// `resource`, every method of the calling stage.
+    /// `resource`, every method of the calling stage. API Gateway caches the answer by
+    /// token, not by method, and the decision depends on the session alone.
     Policy { resource: String },
 }
 
 /// The answer to one authorizer event. Never fails: every refusal is a deny.
-/// `deadline` is the invocation's (none outside Lambda): the decision gives up
-/// [`DEADLINE_MARGIN`] before it and denies, rather than leave Lambda's timeout to
-/// answer with an error.
-pub async fn handle(app: &App, event: Value, deadline: Option<SystemTime>) -> Value {
+/// The decision is bounded by the invocation's `deadline` ([`Deadline::bound`]): near
+/// it, a deny, rather than leave Lambda's timeout to answer with an error.
+pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
     let started = std::time::Instant::now();
     let Some((shape, header)) = read(&event) else {
         // A misconfigured authorizer, or not API Gateway: say what was sent (the keys
@@ -109,7 +94,7 @@ struct Allowed {
 async fn decide(
     app: &App,
     header: Result<Option<&str>, Error>,
-    deadline: Option<SystemTime>,
+    deadline: Deadline,
 ) -> Result<Allowed, Error> {
     let read = async {
         let identity = app.config.verifier.authenticate_header(header?).await?;
@@ -117,7 +102,7 @@ async fn decide(
         let account = app.store.account(&identity.user_id).await?;
         Ok((identity, account))
     };
-    let (identity, account) = before(deadline, read).await?;
+    let (identity, account) = deadline.bound(read).await?;
     let now = app.now();
     let session = account.guard(&identity.session_id, now)?;
     let trust = account
@@ -133,7 +118,7 @@ async fn decide(
         let touch = app
             .store
             .touch(&identity.user_id, session, now, idle, every);
-        match before(deadline, touch).await {
+        match deadline.bound(touch).await {
             Ok(Some(slid)) => expires_at = slid,
             // Slid within the interval already, or ended since the read: the guard
             // decided this call; the next one reads the ending.
@@ -158,27 +143,6 @@ async fn decide(
             .into_iter()
             .map(|(key, value)| (key.to_string(), value))
             .collect(),
-    })
-}
-
-/// `work`, given up [`DEADLINE_MARGIN`] before the invocation's deadline (503-like:
-/// `Unavailable`), so the answer is ours and not Lambda's timeout, which API Gateway
-/// would turn into a 500.
-async fn before<T>(
-    deadline: Option<SystemTime>,
-    work: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let Some(deadline) = deadline else {
-        return work.await;
-    };
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(DEADLINE_MARGIN);
-    tokio::time::timeout(left, work).await.unwrap_or_else(|_| {
-        Err(Error::Unavailable(
-            "the invocation's deadline is near".into(),
-        ))
     })
 }
 
@@ -297,9 +261,7 @@ fn policy(allow: bool, resource: &str) -> Value {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     let app = App::cold_start().await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        // Lambda never hands out an invocation already past its deadline; a local
-        // runtime may (cargo lambda sends a fixed one in 1970): then none.
-        let deadline = Some(event.context.deadline()).filter(|d| *d > SystemTime::now());
+        let deadline = Deadline::of(&event.context);
         let span = tracing::info_span!(
             "authorize",
             request_id = %event.context.request_id,

@@ -1,9 +1,9 @@
-//! Configuration, read from the environment once per cold start (DESIGN §5).
+//! Configuration, read from the environment once per cold start (docs/configuration.md).
 //! Anything wrong fails the cold start with one clear line, never a request.
 
 use std::ops::RangeInclusive;
 
-use crate::auth::{KeyMaterial, Verifier};
+use crate::auth::{JwtSettings, KeyMaterial, Verifier};
 
 /// Local tokens are HS256 with this secret when `JWT_SECRET` is unset. It is only
 /// accepted when the endpoint is overridden to a loopback emulator (see
@@ -152,16 +152,15 @@ impl Config {
         }
         let keys =
             KeyMaterial::from_sources(secret, public_key, jwks, jwks_url).map_err(ConfigError)?;
-        let verifier = Verifier::new(
-            keys,
-            get("JWT_ALGORITHMS").as_deref(),
-            issuer.as_deref(),
-            audience.as_deref(),
-            get("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
-            get("JWT_SESSION_CLAIM").unwrap_or_else(|| "sid".into()),
-        )
-        .map_err(ConfigError)?
-        .require_type(get("JWT_TOKEN_TYPE"));
+        let jwt = JwtSettings {
+            algorithms: get("JWT_ALGORITHMS"),
+            issuer,
+            audience,
+            user_claim: get("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
+            session_claim: get("JWT_SESSION_CLAIM").unwrap_or_else(|| "sid".into()),
+            typ: get("JWT_TOKEN_TYPE"),
+        };
+        let verifier = Verifier::new(keys, jwt).map_err(ConfigError)?;
 
         Ok(Config {
             table_name,

@@ -2,7 +2,7 @@
 //! binaries share lives here, once.
 //!
 //! - [`config`]: configuration read and validated once per cold start;
-//! - [`auth`]: Bearer parsing and JWT verification;
+//! - [`auth`]: Bearer parsing, key selection and JWT verification;
 //! - [`error`] and [`reply`]: one error type and one envelope (docs/api.md), each
 //!   rendered in its own module;
 //! - [`cors`]: the answer to browsers' preflights;
@@ -10,30 +10,37 @@
 //!   and [`page`]: the lists' `limit` and `cursor`;
 //! - [`domain`]: the model and its pure rules (ids, sessions, devices, the account,
 //!   security events), free of HTTP and DynamoDB;
-//! - [`signin`]: what a sign-in says about its device and session, and
-//!   [`useragent`]: naming a device from its User-Agent;
+//! - [`useragent`]: naming a device from its User-Agent;
 //! - [`store`]: the single-table DynamoDB layout, with the session guard folded into
 //!   every read and write;
 //! - [`views`]: the documented response objects;
-//! - [`app`]: the composition root each binary starts and the tests reuse.
+//! - [`app`]: the composition root each binary starts and the tests reuse, and the
+//!   caller's session guard;
+//! - [`cascade`] and [`signin`]: the two use cases that read, decide and write again
+//!   when a concurrent write overtakes them (ending sessions; signing in);
+//! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging);
+//! - [`routes`]: the one route table.
 
 pub mod app;
 pub mod auth;
+pub mod cascade;
 pub mod config;
 pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod input;
-pub mod jwks;
 pub mod page;
 pub mod reply;
 pub mod routes;
+pub mod runtime;
 pub mod signin;
 pub mod store;
 pub mod useragent;
 pub mod views;
 
-pub use app::{App, Cascade, Principal, answer, deadline, serve};
+pub use app::App;
+pub use cascade::{Cascade, Principal};
 pub use error::Error;
 pub use lambda_http::{Request, RequestExt};
 pub use reply::Reply;
+pub use runtime::{Deadline, answer, serve};

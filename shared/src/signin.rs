@@ -1,13 +1,22 @@
-//! What a sign-in says about its device and session (`POST /sessions`): the body the
-//! client sends, completed from the request (User-Agent, source IP) where it is silent.
+//! The sign-in (`POST /sessions`): what its body says about the device and session,
+//! completed from the request where it is silent, and [`App::sign_in`], its
+//! read-decide-write loop with the session cap's eviction policy. It sits beside the
+//! cascade's loop (`cascade.rs`); the rules are in docs/design.md.
 
 use lambda_http::Request;
 use serde::Deserialize;
 
-use crate::config::Config;
-use crate::domain::{Device, Session, fingerprint_hash};
-use crate::domain::{DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState};
-use crate::input::{Text, source_ip, user_agent};
+use crate::app::App;
+use crate::auth::{Identity, LEEWAY_SECONDS};
+use crate::config::{Config, SessionLimit};
+use crate::domain::{Account, Device, Session, fingerprint_hash};
+use crate::domain::{
+    DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
+};
+use crate::domain::{EventType, Origin, SecurityEvent, Target};
+use crate::error::{AuthFailure, Error};
+use crate::input::{self, Text, source_ip, user_agent};
+use crate::store::{SignInWrite, conflict_pause};
 use crate::useragent::UserAgent;
 
 /// The registration body: `fingerprint` required; the rest optional. Unknown fields
@@ -112,4 +121,143 @@ impl SignIn {
             login_method: self.login_method.as_ref().map(|m| m.as_str().to_string()),
         }
     }
+}
+
+/// Concurrent sign-ins of one user are serialized by the sign-in count: each loser
+/// reads again, after a short jittered pause, up to this many times, then 409.
+const ATTEMPTS: u32 = 10;
+
+/// A registered sign-in: the device and session as stored, and whether this call
+/// created the session (else it is the same registration again).
+#[derive(Debug)]
+pub struct SignedIn {
+    pub created: bool,
+    pub device: Device,
+    pub session: Session,
+    pub now: Epoch,
+}
+
+impl App {
+    /// Binds the token's session to the device with this fingerprint, creating the
+    /// device on first sight. The same registration again finds the same binding; the
+    /// same session on another fingerprint is 409. An ended session id can never be
+    /// registered again, so a token that would outlive its used-id marker is refused
+    /// (401 `TOKEN_OUTLIVES_SESSION`) before anything is written. Past the session cap,
+    /// the sign-in evicts or is refused (`evictions`). Every sign-in writes on the
+    /// count of sign-ins it read, so concurrent ones cannot both decide on one view of
+    /// the account: the losers read again.
+    pub async fn sign_in(
+        &self,
+        identity: &Identity,
+        sign_in: &SignIn,
+        request: &Request,
+    ) -> Result<SignedIn, Error> {
+        let remembered_until = used_id_ttl(
+            &Lifetime::start(
+                self.now(),
+                self.config.idle_timeout,
+                self.config.absolute_timeout,
+            ),
+            self.config.tombstone,
+        );
+        if identity.expires_at + LEEWAY_SECONDS as i64 > remembered_until {
+            return Err(Error::Unauthorized(AuthFailure::TokenOutlivesSession));
+        }
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                conflict_pause(attempt.min(4) - 1).await;
+            }
+            let account = self.store.account(&identity.user_id).await?;
+            let now = self.now();
+            let known_device = account.device_by_fingerprint(sign_in.fingerprint.as_str());
+            if let Some(session) = account.session(&identity.session_id) {
+                if let Some(reason) = session.lifetime.ended(now) {
+                    return Err(Error::Unauthorized(AuthFailure::SessionEnded(reason)));
+                }
+                return match known_device {
+                    Some(device) if device.id == session.device_id => Ok(SignedIn {
+                        created: false,
+                        device: device.clone(),
+                        session: session.clone(),
+                        now,
+                    }),
+                    _ => Err(Error::Conflict(
+                        "Session is already bound to another device",
+                    )),
+                };
+            }
+            let device = sign_in.device(request, known_device, now);
+            let session =
+                sign_in.session(&identity.session_id, &device, request, &self.config, now);
+            let is_new = known_device.is_none();
+            let event = SecurityEvent::by(
+                &identity.user_id,
+                &identity.session_id,
+                match is_new {
+                    true => EventType::NewDeviceSignIn,
+                    false => EventType::SuccessfulLogin,
+                },
+                Target::Session(&identity.session_id),
+                Origin {
+                    location: session.location.clone(),
+                    ..input::origin(request)
+                },
+            )
+            .on_device(&device.id);
+            let write = SignInWrite {
+                session: &session,
+                device: &device,
+                device_is_new: is_new,
+                event: &event,
+                evicted: evictions(self, &identity.user_id, &account, &session, now)?,
+                sign_ins: account.sign_ins,
+            };
+            if self.store.register(&identity.user_id, &write, now).await? {
+                return Ok(SignedIn {
+                    created: true,
+                    device,
+                    session,
+                    now,
+                });
+            }
+        }
+        Err(Error::Conflict("Concurrent sign-ins, retry"))
+    }
+}
+
+/// The sessions this sign-in ends to stay under the cap, each with its event: the
+/// least recently active first (ties: the earliest started). Refused instead under
+/// the `refuse` policy.
+fn evictions<'a>(
+    app: &App,
+    user: &UserId,
+    account: &'a Account,
+    session: &Session,
+    now: Epoch,
+) -> Result<Vec<(&'a SessionId, SecurityEvent)>, Error> {
+    let mut alive: Vec<_> = account.alive_sessions(now, None).collect();
+    let over = (alive.len() + 1).saturating_sub(app.config.max_sessions);
+    if over == 0 {
+        return Ok(Vec::new());
+    }
+    if app.config.session_limit == SessionLimit::Refuse {
+        return Err(Error::SessionLimitReached);
+    }
+    alive.sort_by_key(|s| (s.last_activity, s.started_at, s.id.as_str().to_string()));
+    Ok(alive
+        .into_iter()
+        .take(over)
+        .map(|evicted| {
+            let event = SecurityEvent::by(
+                user,
+                &session.id,
+                EventType::SessionEvicted,
+                Target::Session(&evicted.id),
+                Origin::default(),
+            )
+            .on_device(&evicted.device_id)
+            .because("SESSION_LIMIT");
+            (&evicted.id, event)
+        })
+        .collect())
 }

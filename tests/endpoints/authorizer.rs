@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
+use shared::Deadline;
 use shared::domain::rfc3339;
 
 use crate::support::*;
@@ -80,9 +81,12 @@ impl Shape {
 
 /// The authorizer's answer to `event`, as its binary computes it.
 async fn authorize_event(t: &TestApp, event: Value) -> Value {
-    tokio::time::timeout(HANG, functions::authorize::handle(&t.app, event, None))
-        .await
-        .expect("answered, not hung")
+    tokio::time::timeout(
+        HANG,
+        functions::authorize::handle(&t.app, event, Deadline::NONE),
+    )
+    .await
+    .expect("answered, not hung")
 }
 
 /// The authorizer's answer to a call carrying `authorization`.
@@ -452,7 +456,7 @@ async fn a_stalled_dynamodb_is_a_deny_before_the_invocation_deadline() {
     let answer = functions::authorize::handle(
         &t.app,
         Shape::HttpApi.event(Some(&bearer(&t.token()))),
-        Some(SystemTime::now() + left),
+        Deadline::at(SystemTime::now() + left),
     )
     .await;
     assert_denied_because(Shape::HttpApi, &answer, "UNAVAILABLE");

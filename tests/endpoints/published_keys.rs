@@ -11,7 +11,7 @@ use std::time::Duration;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use shared::jwks::{COOL_DOWN, REFRESH_CEILING, REFRESH_FLOOR};
+use shared::auth::remote::{COOL_DOWN, REFRESH_CEILING, REFRESH_FLOOR};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;

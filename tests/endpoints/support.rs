@@ -13,7 +13,7 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::config::Config;
-use shared::{App, RequestExt, answer, deadline};
+use shared::{App, Deadline, RequestExt, answer};
 
 pub const SECRET: &str = "endpoint-tests-secret-0123456789abcdef";
 pub const FIREFOX_MAC: &str =
@@ -105,7 +105,7 @@ impl Route {
 
     /// The handler called as `shared::serve` calls it, deadline included.
     async fn invoke(self, app: &App, request: Request) -> lambda_http::Response<Body> {
-        let deadline = deadline(&request);
+        let deadline = Deadline::of_request(&request);
         macro_rules! call {
             ($endpoint:ident) => {
                 answer(

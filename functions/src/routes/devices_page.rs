@@ -75,7 +75,7 @@ pub fn frame_ancestors(setting: Option<&str>) -> Result<String, String> {
 /// every request. A framing setting that is not understood fails closed: no framing,
 /// said once in the log.
 pub async fn run() -> Result<(), lambda_http::Error> {
-    shared::app::init_logging();
+    shared::runtime::init_logging();
     let setting = std::env::var(FRAME_ANCESTORS_VARIABLE).ok();
     let ancestors = frame_ancestors(setting.as_deref()).unwrap_or_else(|error| {
         tracing::error!(%error, "framing refused");

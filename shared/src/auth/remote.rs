@@ -1,25 +1,10 @@
-//! The identity provider's published keys (`JWT_JWKS_URL`): fetched at cold start,
-//! again when a token names a key id not yet held — that is how a provider's key
-//! rotation reaches a warm function without a redeploy — and again once the set is
-//! stale, on the schedule the provider's `Cache-Control: max-age` sets (see
-//! [`refresh_after`]): a key the provider removed after a compromise stops verifying
-//! on warm functions at the first request after that, for tokens with or without a
-//! `kid`.
-//!
-//! The refresh is lazy: the request that finds the set stale fetches it before its
-//! token is checked, and any request arriving meanwhile waits for that one fetch
-//! rather than verifying with keys already due to be replaced (at most
-//! [`FETCH_TIMEOUT`]; a Lambda environment serves one request at a time anyway).
-//!
-//! A failed fetch keeps the keys held, however long it keeps failing, with an error
-//! logged per attempt: dropping them would turn a provider's or the network's outage
-//! into a 503 for every user, while keeping them only delays a removal until a fetch
-//! succeeds — and every new environment starts from a fetch of its own.
-//!
-//! Bounded on every side: HTTPS only (plain HTTP for a loopback address, for local
-//! stacks and tests), 2 s per fetch, 64 KiB per document, [`MAX_KEYS`] keys held, and
-//! at most one fetch per 30 s per process, so tokens with made-up key ids cannot turn
-//! the function into a request amplifier against the provider.
+//! The identity provider's published keys (`JWT_JWKS_URL`, docs/configuration.md).
+//! Refreshed lazily — at cold start, on a key id not yet held (rotation) and once stale
+//! ([`refresh_after`]) — so a removed key stops verifying on warm functions too. A
+//! failed fetch keeps the keys held: dropping them would turn a provider's outage into
+//! a 503 for everyone. Every side is bounded (HTTPS, [`FETCH_TIMEOUT`],
+//! [`MAX_DOCUMENT_BYTES`], [`MAX_KEYS`], [`COOL_DOWN`]), so tokens with made-up key
+//! ids cannot turn the function into a request amplifier against the provider.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

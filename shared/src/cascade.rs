@@ -1,0 +1,175 @@
+//! Cascades: ending many sessions at once (revoke-all, untrust, remove, the platform's
+//! revocations), read-decide-write passes repeated while sign-ins overtake them, so no
+//! session registered before the answer survives it (docs/design.md). The sign-in's
+//! own loop sits beside it, in `signin.rs`.
+
+use crate::app::App;
+use crate::auth::Identity;
+use crate::domain::{Actor, EventType, Origin, SecurityEvent, Target};
+use crate::domain::{DeviceId, UserId};
+use crate::error::{AuthFailure, Error};
+use crate::store::DeviceChange;
+
+/// What a cascade ends: every session of the account, or those of one device
+/// before that device is untrusted or removed (or, for a platform service, left as
+/// it is).
+#[derive(Debug, Clone, Copy)]
+pub enum Cascade<'a> {
+    /// Revoke-all; `keep_current` spares the caller's own session.
+    AllSessions {
+        keep_current: bool,
+    },
+    Untrust(&'a DeviceId),
+    Remove(&'a DeviceId),
+    /// A device's sessions, the device kept (`/admin/…`).
+    DeviceSessions(&'a DeviceId),
+}
+
+/// Who ends sessions: the user, through a session that must be alive (the guard), or
+/// a platform service authorized by IAM, for a user it names.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Identity),
+    Service { arn: String, user: UserId },
+}
+
+impl Principal {
+    pub fn user(&self) -> &UserId {
+        match self {
+            Principal::User(identity) => &identity.user_id,
+            Principal::Service { user, .. } => user,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        match self {
+            Principal::User(identity) => Actor::Session(identity.session_id.as_str().into()),
+            Principal::Service { arn, .. } => Actor::Service(arn.clone()),
+        }
+    }
+}
+
+/// Passes of a cascade before it gives up with 409. A pass repeats only when a
+/// session was registered during it; sign-ins are rate-limited per user and need a
+/// fresh token from the identity provider each, so a few passes always suffice.
+const CASCADE_PASSES: usize = 10;
+
+impl App {
+    /// Ends the sessions the cascade names and applies its device change, with its
+    /// security event (`reason`, if given); returns how many sessions ended. When it
+    /// answers, every session registered before its last write is ended (the
+    /// caller's aside with `keep_current`) and no live session is left on a removed
+    /// device: a pass that a sign-in overtook reads the account again and ends what it
+    /// missed (see `Store::revoke_sessions`).
+    pub async fn cascade(
+        &self,
+        by: &Principal,
+        cascade: Cascade<'_>,
+        origin: Origin,
+        reason: Option<&str>,
+    ) -> Result<usize, Error> {
+        self.stepped_up(by, cascade)?;
+        let user = by.user();
+        let mut ended = 0;
+        for _ in 0..CASCADE_PASSES {
+            // The user's session must be alive; a service needs no session.
+            let (account, caller, now) = match by {
+                Principal::User(identity) => {
+                    let caller = self.caller(identity.clone()).await?;
+                    (caller.account, Some(identity), caller.now)
+                }
+                Principal::Service { .. } => (self.store.account(user).await?, None, self.now()),
+            };
+            let (device, change) = match cascade {
+                Cascade::AllSessions { .. } => (None, None),
+                Cascade::Untrust(id) | Cascade::Remove(id) | Cascade::DeviceSessions(id) => {
+                    let device = account.device(id).ok_or(Error::DeviceNotFound)?;
+                    let change = match cascade {
+                        Cascade::Remove(_) => Some(DeviceChange::Remove(device)),
+                        Cascade::Untrust(_) => Some(DeviceChange::Untrust(id)),
+                        _ => None,
+                    };
+                    (Some(id), change)
+                }
+            };
+            let kept = match (cascade, caller) {
+                (Cascade::AllSessions { keep_current: true }, Some(caller)) => {
+                    Some(&caller.session_id)
+                }
+                _ => None,
+            };
+            let sessions: Vec<_> = account
+                .alive_sessions(now, device)
+                .filter(|s| Some(&s.id) != kept)
+                .map(|s| &s.id)
+                .collect();
+            let event =
+                cascade_event(by, cascade, origin.clone(), reason).ended(ended + sessions.len());
+            let pass = self
+                .store
+                .revoke_sessions(
+                    user,
+                    caller,
+                    &sessions,
+                    change,
+                    account.sign_ins,
+                    &event,
+                    now,
+                )
+                .await?;
+            ended += pass.ended;
+            if pass.complete {
+                return Ok(ended);
+            }
+            tracing::info!(ended, "a sign-in landed during the cascade: reading again");
+        }
+        Err(Error::Conflict(
+            "Sessions kept being signed in during the revocation, retry",
+        ))
+    }
+
+    /// Step-up (RFC 9470): with `STEP_UP_MAX_AGE_SECONDS` set, a user ending sessions
+    /// everywhere, untrusting or removing a device must have authenticated within that
+    /// many seconds (the token's `auth_time`; none counts as too old). Checked before
+    /// anything is read or written. Platform services are not users: never asked.
+    fn stepped_up(&self, by: &Principal, cascade: Cascade<'_>) -> Result<(), Error> {
+        let (Principal::User(identity), Some(max_age)) = (by, self.config.step_up_max_age) else {
+            return Ok(());
+        };
+        let destructive = matches!(
+            cascade,
+            Cascade::AllSessions { .. } | Cascade::Untrust(_) | Cascade::Remove(_)
+        );
+        let recent = identity
+            .auth_time
+            .is_some_and(|at| self.now() - at <= max_age);
+        if destructive && !recent {
+            return Err(Error::Unauthorized(AuthFailure::StepUpRequired { max_age }));
+        }
+        Ok(())
+    }
+}
+
+/// The one security event a cascade records, in its last transaction.
+fn cascade_event(
+    by: &Principal,
+    cascade: Cascade<'_>,
+    origin: Origin,
+    reason: Option<&str>,
+) -> SecurityEvent {
+    let service = matches!(by, Principal::Service { .. });
+    let (event_type, target) = match cascade {
+        Cascade::AllSessions { .. } if service => {
+            (EventType::AdminSessionsRevoked, Target::Account(by.user()))
+        }
+        Cascade::AllSessions { .. } => (EventType::AllSessionsRevoked, Target::Account(by.user())),
+        Cascade::Untrust(id) => (EventType::DeviceUntrusted, Target::Device(id)),
+        Cascade::Remove(id) => (EventType::DeviceRemoved, Target::Device(id)),
+        Cascade::DeviceSessions(id) => (EventType::AdminSessionsRevoked, Target::Device(id)),
+    };
+    let event = SecurityEvent::of(by.user(), by.actor(), event_type, target, origin);
+    match reason {
+        Some(reason) => event.because(reason),
+        None => event,
+    }
+}

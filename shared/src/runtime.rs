@@ -1,0 +1,235 @@
+//! The Lambda adapter every function here shares: the cold start, the SDK's time
+//! bounds, one request's span, deadline and answer, and logging. Handlers never see
+//! Lambda; they return a `Reply` or an `Error` (docs/design.md).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use lambda_http::{Body, Context, Request, RequestExt, Response, service_fn};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::error::Error;
+use crate::reply::Reply;
+
+impl App {
+    /// The cold start of every function here, route or not: logging, configuration,
+    /// the DynamoDB client, and — while Lambda gives init a full CPU, unbilled per
+    /// request — the DynamoDB connection opened and any published keys fetched.
+    pub async fn cold_start() -> &'static App {
+        init_logging();
+        let config = match Config::from_env() {
+            Ok(config) => config,
+            Err(error) => {
+                // One clear line, then no requests at all: a misconfigured function
+                // must not half-work.
+                tracing::error!(%error, "cold start failed");
+                std::process::exit(1);
+            }
+        };
+        // The App lives as long as the process; leaking it lets every request borrow it.
+        let client = aws_sdk_dynamodb::Client::new(&App::sdk_config().await);
+        let app: &'static App = Box::leak(Box::new(App::new(config, client)));
+        let (_, keys) = tokio::join!(app.store.warm_up(), app.config.verifier.refresh());
+        if let Err(error) = keys {
+            tracing::error!(%error, "cold start without keys: every request is refused until a fetch succeeds");
+        }
+        app
+    }
+
+    /// The SDK configuration with bounded time: a DynamoDB that does not answer
+    /// costs at most ~4 s before the caller gets a 503, well inside the function's
+    /// timeout. Throttling is retried with the SDK's jittered backoff (3 attempts).
+    pub async fn sdk_config() -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .operation_attempt_timeout(Duration::from_millis(1_500))
+                    .operation_timeout(Duration::from_secs(4))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await
+    }
+}
+
+/// Runs one endpoint as a Lambda function. `failure` is its documented 500 message.
+pub async fn serve<H, F>(failure: &'static str, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(&'static App, Request) -> F,
+    F: Future<Output = Result<Reply, Error>> + Send + 'static,
+{
+    let app = App::cold_start().await;
+    lambda_http::run(service_fn(|request: Request| {
+        let started = Instant::now();
+        // One span per request; `App::authenticate` records the user in it. Never
+        // the token or the fingerprint.
+        let span = tracing::info_span!(
+            "request",
+            request_id = request.lambda_context_ref().map(|c| c.request_id.as_str()),
+            method = %request.method(),
+            path = request.uri().path(),
+            user = tracing::field::Empty,
+        );
+        let deadline = Deadline::of_request(&request);
+        let outcome = handler(app, request).instrument(span.clone());
+        async move {
+            let response = answer(failure, deadline, outcome).await;
+            span.in_scope(|| {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "answered"
+                )
+            });
+            Ok::<_, Infallible>(response)
+        }
+    }))
+    .await
+}
+
+/// How long before the invocation's deadline work gives up: time to send the answer
+/// and log it before Lambda stops the function.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The invocation's deadline, as Lambda gives it. None outside Lambda, and none when it
+/// has passed before the invocation starts: Lambda never hands out such an invocation,
+/// but `cargo lambda watch` sends a fixed 600 000 ms after the epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadline(Option<SystemTime>);
+
+impl Deadline {
+    /// No deadline: work runs to its end.
+    pub const NONE: Deadline = Deadline(None);
+
+    pub fn at(deadline: SystemTime) -> Self {
+        Deadline(Some(deadline).filter(|deadline| *deadline > SystemTime::now()))
+    }
+
+    pub fn of(context: &Context) -> Self {
+        Deadline::at(context.deadline())
+    }
+
+    pub fn of_request(request: &Request) -> Self {
+        request
+            .lambda_context_ref()
+            .map_or(Deadline::NONE, Deadline::of)
+    }
+
+    /// The time left before the deadline; none without one.
+    pub fn remaining(self) -> Option<Duration> {
+        self.0.map(|deadline| {
+            deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        })
+    }
+
+    /// `work`, given up [`DEADLINE_MARGIN`] before the deadline as `Unavailable`, so the
+    /// answer is ours and not Lambda's timeout (which API Gateway turns into a 500).
+    /// Every DynamoDB call is bounded (~4 s), but one request can make several (a long
+    /// cascade, a contested sign-in). Giving up between calls is safe: each transaction
+    /// is atomic, and cascades end sessions before they change the device.
+    pub async fn bound<T>(self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let Some(left) = self.remaining() else {
+            return work.await;
+        };
+        tokio::time::timeout(left.saturating_sub(DEADLINE_MARGIN), work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable(
+                    "the invocation's deadline is near".into(),
+                ))
+            })
+    }
+}
+
+/// Answers one request: the handler's outcome as the envelope, or 503 in the envelope
+/// when it is not ready [`DEADLINE_MARGIN`] before the deadline.
+pub async fn answer(
+    failure: &'static str,
+    deadline: Deadline,
+    outcome: impl Future<Output = Result<Reply, Error>>,
+) -> Response<Body> {
+    respond(failure, deadline.bound(outcome).await)
+}
+
+/// Renders a handler's outcome as the envelope; faults are logged with their cause.
+fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Body> {
+    match outcome {
+        Ok(reply) => reply.into_response(),
+        Err(error) => {
+            if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
+                tracing::error!(%error, code = error.code(), "request failed");
+            }
+            error.into_response(failure)
+        }
+    }
+}
+
+/// JSON lines for CloudWatch, one level for the whole binary from `RUST_LOG` or
+/// Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by the template's LoggingConfig): every
+/// function logs this way, routes or not. A plain level filter, not EnvFilter, whose
+/// regex engine costs binary size and cold start.
+pub fn init_logging() {
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .ok()
+        .and_then(|level| {
+            level
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_target(false)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Context;
+
+    fn invoked_with_deadline(deadline: Option<SystemTime>) -> Request {
+        let request = Request::default();
+        match deadline {
+            Some(deadline) => {
+                let mut context = Context::default();
+                let since_epoch = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+                context.deadline = since_epoch.as_millis() as u64;
+                request.with_lambda_context(context)
+            }
+            None => request,
+        }
+    }
+
+    #[test]
+    fn only_a_deadline_still_ahead_bounds_a_request() {
+        let ahead = SystemTime::now() + Duration::from_secs(10);
+        let found = Deadline::of_request(&invoked_with_deadline(Some(ahead)))
+            .0
+            .unwrap();
+        let error = found.duration_since(ahead).unwrap_or_else(|e| e.duration());
+        assert!(error < Duration::from_millis(1), "kept to the millisecond");
+        // cargo lambda watch's fixed value, and no context at all.
+        let watch = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            Deadline::of_request(&invoked_with_deadline(Some(watch))).0,
+            None
+        );
+        assert_eq!(Deadline::of_request(&invoked_with_deadline(None)).0, None);
+    }
+}
