@@ -77,7 +77,7 @@ def bus_queue(user):
 
 def put_event_item(user, event_type="DEVICE_TRUSTED"):
     """A security event written straight into the table, exactly as the module doc of
-    shared/src/store/events.rs lays the item out (no route writes it this way)."""
+    the store lays the item out (shared/src/store/codec.rs) (no route writes it this way)."""
     event_id = uuid.uuid4().hex
     millis = int(time.time() * 1000)
     device = str(uuid.uuid4())
