@@ -1,6 +1,7 @@
 //! One user's account as the domain sees it: devices, sessions, and the rules read
 //! off them (the guard, which sessions are alive, when a device was last seen).
-//! `store/account.rs` reads it in one Query; the layout is in docs/design.md.
+//! `store/account.rs` reads it (all of it in one Query, or a part by key); the layout
+//! and the reads are in docs/design.md.
 
 use std::collections::HashMap;
 
@@ -43,7 +44,8 @@ pub struct Session {
     pub login_method: Option<String>,
 }
 
-/// Everything in one user's partition, from one Query.
+/// One user's account: everything in the partition (one Query), or the part of it a
+/// route read by key (`App::caller_with`), the caller's session always included.
 #[derive(Debug, Default)]
 pub struct Account {
     pub devices: Vec<Device>,

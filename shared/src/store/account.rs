@@ -1,15 +1,20 @@
-//! Reads: one strongly consistent Query of the user's partition, and the account it
-//! yields; or, for a route that needs nothing else, the caller's session alone.
+//! Reads, all strongly consistent (docs/design.md#reads): one Query of the user's
+//! partition for a route that lists the account; for the others, the caller's session
+//! and at most one more item by key, or the session items alone.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use crate::auth::Identity;
-use crate::domain::{Account, DeviceId, Epoch, Session, UserId};
+use crate::domain::{Account, Device, DeviceId, Epoch, Session, UserId, fingerprint_hash};
 use crate::error::Error;
 
 use super::codec::{
     device_from, key, number, pk, s, session_ended, session_from, session_sk, text,
 };
-use super::transact::fault;
-use super::{ACCOUNT, Store, USED};
+use super::transact::{build_fault, fault};
+use super::{ACCOUNT, Item, Store, USED};
 
 impl Store {
     /// The session guard alone, for a route that reads nothing else of the partition:
@@ -29,9 +34,114 @@ impl Store {
             .await
             .map_err(fault)?
             .item;
-        match item.as_ref().and_then(session_from) {
-            Some(session) if session.lifetime.is_alive(now) => Ok(session),
-            _ => Err(session_ended(item.as_ref(), now)),
+        guarded(item.as_ref(), now)
+    }
+
+    /// One device, by key (`None`: not in this user's partition).
+    pub async fn device(&self, user: &UserId, id: &DeviceId) -> Result<Option<Device>, Error> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user, device_sk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(fault)?
+            .item;
+        Ok(item.as_ref().and_then(device_from))
+    }
+
+    /// The session guard and one device, in one BatchGetItem.
+    pub async fn guard_and_device(
+        &self,
+        identity: &Identity,
+        id: &DeviceId,
+        now: Epoch,
+    ) -> Result<(Session, Option<Device>), Error> {
+        let (session, device) = self.guard_and(identity, device_sk(id), now).await?;
+        Ok((session, device.as_ref().and_then(device_from)))
+    }
+
+    /// The session guard and the id of the device with this fingerprint, in one
+    /// BatchGetItem of the session and the fingerprint item.
+    pub async fn guard_and_fingerprint(
+        &self,
+        identity: &Identity,
+        fingerprint: &str,
+        now: Epoch,
+    ) -> Result<(Session, Option<DeviceId>), Error> {
+        let sk = format!("FP#{}", fingerprint_hash(fingerprint));
+        let (session, found) = self.guard_and(identity, sk, now).await?;
+        let device = found.as_ref().and_then(|item| text(item, "deviceId"));
+        Ok((session, device.and_then(DeviceId::parse)))
+    }
+
+    /// The caller's session, guarded, and the item `sk` of their partition: one
+    /// strongly consistent BatchGetItem (asked again for any key it left unprocessed).
+    async fn guard_and(
+        &self,
+        identity: &Identity,
+        sk: String,
+        now: Epoch,
+    ) -> Result<(Session, Option<Item>), Error> {
+        let user = &identity.user_id;
+        let session_key = session_sk(&identity.session_id);
+        let keys = vec![key(user, session_key.clone()), key(user, sk.clone())];
+        let mut found: HashMap<String, Item> = HashMap::new();
+        let mut asked = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(build_fault)?;
+        loop {
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, asked)
+                .send()
+                .await
+                .map_err(fault)?;
+            let items = answer.responses.into_iter().flatten().flat_map(|(_, i)| i);
+            for item in items {
+                found.insert(text(&item, "SK").unwrap_or_default().to_string(), item);
+            }
+            match answer
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                Some(left) if !left.keys.is_empty() => asked = left,
+                _ => break,
+            }
+        }
+        let session = guarded(found.get(&session_key), now)?;
+        Ok((session, found.remove(&sk)))
+    }
+
+    /// Every session item of the user (alive or not, until TTL removes them): one
+    /// Query of the `SESSION#` prefix, paged past 1 MB; devices and fingerprints are
+    /// not read.
+    pub async fn sessions(&self, user: &UserId) -> Result<Vec<Session>, Error> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sessions)")
+                .expression_attribute_values(":pk", pk(user))
+                .expression_attribute_values(":sessions", s("SESSION#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(fault)?;
+            sessions.extend(page.items().iter().filter_map(session_from));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(sessions);
+            }
         }
     }
 
@@ -72,5 +182,18 @@ impl Store {
                 return Ok(account);
             }
         }
+    }
+}
+
+fn device_sk(id: &DeviceId) -> String {
+    format!("DEVICE#{}", id.as_str())
+}
+
+/// The session guard on the caller's session item as read: alive, or the 401 saying
+/// why not (`NOT_REGISTERED` when there is none), as `Account::guard` decides.
+fn guarded(item: Option<&Item>, now: Epoch) -> Result<Session, Error> {
+    match item.and_then(session_from) {
+        Some(session) if session.lifetime.is_alive(now) => Ok(session),
+        _ => Err(session_ended(item, now)),
     }
 }

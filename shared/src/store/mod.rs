@@ -3,10 +3,12 @@
 //! `crate::domain`'s, `codec.rs` maps them to items and back, `actions.rs` builds the
 //! transaction actions the writes (`writes.rs`, `cascades.rs`) are made of.
 //!
-//! Reads are one strongly consistent Query of the partition below `USED#`, which also
-//! yields the caller's session for the guard (eventual consistency could let a
-//! just-revoked session through). Writes are transactions in which the caller's session
-//! is a condition, so a write made by a revoked session can never land.
+//! Reads are strongly consistent (eventual consistency could let a just-revoked
+//! session through): one Query of the partition below `USED#` for a route that lists
+//! the account, which also yields the caller's session for the guard; for any other,
+//! the caller's session and at most one more item by key (docs/design.md#reads).
+//! Writes are transactions in which the caller's session is a condition, so a write
+//! made by a revoked session can never land.
 //!
 //! The account item counts the user's sign-ins. Every registration adds one in its
 //! transaction, and a cascade's last transaction is conditioned on the count it read:
