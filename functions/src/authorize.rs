@@ -9,6 +9,7 @@ use std::convert::Infallible;
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Map, Value, json};
+use shared::app::Part;
 use shared::domain::{TrustLevel, rfc3339, trust_level};
 use shared::error::{AuthFailure, Error};
 use shared::{App, Deadline};
@@ -89,8 +90,9 @@ struct Allowed {
     context: Map<String, Value>,
 }
 
-/// The token verified, the session read (one strongly consistent Query) and guarded,
-/// and, with `AUTHORIZER_ACTIVITY_SECONDS`, its activity recorded.
+/// The token verified, the session and its device read by key (two strongly
+/// consistent GetItems, whatever the account's size) and the session guarded, and,
+/// with `AUTHORIZER_ACTIVITY_SECONDS`, its activity recorded.
 async fn decide(
     app: &App,
     header: Result<Option<&str>, Error>,
@@ -99,13 +101,12 @@ async fn decide(
     let read = async {
         let identity = app.config.verifier.authenticate_header(header?).await?;
         tracing::Span::current().record("user", identity.user_id.as_str());
-        let account = app.store.account(&identity.user_id).await?;
-        Ok((identity, account))
+        app.caller_with(identity, Part::OwnDevice).await
     };
-    let (identity, account) = deadline.bound(read).await?;
-    let now = app.now();
-    let session = account.guard(&identity.session_id, now)?;
-    let trust = account
+    let caller = deadline.bound(read).await?;
+    let (identity, session, now) = (&caller.identity, &caller.session, caller.now);
+    let trust = caller
+        .account
         .device(&session.device_id)
         .map_or(TrustLevel::Unknown, |d| {
             trust_level(d.trust, d.trust_expires_at, now)

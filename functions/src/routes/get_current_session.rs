@@ -1,15 +1,18 @@
 //! `GET /sessions/current` — who is calling: the caller's own session, with its device
 //! and the device's trust, for services that prefer one call to the authorizer (Ory
-//! Kratos' `whoami`, in this API's envelope). One Query, the session guard included.
+//! Kratos' `whoami`, in this API's envelope). Two items read by key: the session
+//! (the guard) and its device.
 
 use serde_json::json;
+use shared::app::Part;
 use shared::views::{DeviceView, SessionView};
 use shared::{App, Error, Reply, Request};
 
 pub const FAILURE: &str = "Failed to retrieve session";
 
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
-    let caller = app.caller(app.authenticate(&request).await?).await?;
+    let identity = app.authenticate(&request).await?;
+    let caller = app.caller_with(identity, Part::OwnDevice).await?;
     let session = SessionView::of(&caller, &caller.session);
     let device = caller
         .account

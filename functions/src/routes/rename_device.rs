@@ -1,8 +1,10 @@
 //! `PATCH /devices/{id}` — name a device as the user chooses (`{"deviceName": …}`, 1 to
 //! 64 visible characters). The name stays through later sign-ins on that device, which
-//! otherwise rename it from their User-Agent. Another user's device is 404.
+//! otherwise rename it from their User-Agent. Another user's device is 404. Reads the
+//! session and the device by key.
 
 use serde::Deserialize;
+use shared::app::Part;
 use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
 use shared::views::DeviceView;
@@ -27,7 +29,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
             "deviceName: must not be blank",
         ));
     }
-    let caller = app.caller(identity).await?;
+    let caller = app.caller_with(identity, Part::Device(&id)).await?;
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
     let event = SecurityEvent::by(
         &caller.identity.user_id,

@@ -4,6 +4,7 @@
 //! session, or the device it is on.
 
 use serde_json::json;
+use shared::app::Part;
 use shared::domain::rfc3339;
 use shared::{App, Error, Reply, Request, input};
 
@@ -16,7 +17,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     } else {
         if input::session_id(&request)? != identity.session_id {
             // Still a dead caller gets 401, not a hint: the guard runs first.
-            app.caller(identity).await?;
+            app.caller_with(identity, Part::Session).await?;
             return Err(Error::SessionNotFoundOrExpired);
         }
         None

@@ -1,8 +1,10 @@
 //! `POST /devices/trust` — trust the caller's device with this fingerprint, for the
-//! trust period (never forever).
+//! trust period (never forever). Reads the session, the fingerprint item and the
+//! device by key.
 
 use serde::Deserialize;
 use serde_json::json;
+use shared::app::Part;
 use shared::domain::rfc3339;
 use shared::domain::{EventType, SecurityEvent, Target};
 use shared::input::{self, Text};
@@ -18,10 +20,13 @@ struct TrustRequest {
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let body: TrustRequest = input::json_body(&request)?;
-    let caller = app.caller(identity).await?;
+    let fingerprint = body.fingerprint.as_str();
+    let caller = app
+        .caller_with(identity, Part::Fingerprint(fingerprint))
+        .await?;
     let device = caller
         .account
-        .device_by_fingerprint(body.fingerprint.as_str())
+        .device_by_fingerprint(fingerprint)
         .ok_or(Error::DeviceNotFound)?;
     let expires_at = caller.now + app.config.trust_period;
     let event = SecurityEvent::by(
