@@ -237,12 +237,25 @@ async fn heartbeats_read_nothing_but_the_callers_session() {
         .reads(t.request(Route::SessionHeartbeat).id(&t.session).send())
         .await;
     answer.assert_status(200);
-    reads.assert_by_key(2);
+    // The caller's own: one conditional write, nothing read.
+    reads.assert_by_key(0);
     let (answer, reads) = large
         .reads(t.request(Route::DeviceHeartbeat).id(&large.device).send())
         .await;
     answer.assert_status(200);
-    reads.assert_by_key(2);
+    reads.assert_by_key(0);
+
+    // An ended caller naming another session: the guard's 401 first, not a hint.
+    t.set_session(
+        &t.session,
+        &[("status", AttributeValue::S("REVOKED".into()))],
+    )
+    .await;
+    let (answer, reads) = large
+        .reads(t.request(Route::SessionHeartbeat).id("seeded-0-0").send())
+        .await;
+    answer.assert_unauthorized();
+    reads.assert_by_key(1);
 }
 
 #[tokio::test]
