@@ -7,6 +7,7 @@ mod authorizer;
 mod conflicts;
 mod control;
 mod devices;
+mod devices_bounded;
 mod events;
 mod faults;
 mod front;
