@@ -345,24 +345,33 @@ async fn burst(t: &TestApp, round: &str, sign_ins: usize, known: &[&str]) -> Vec
     join_all((0..sign_ins).map(|i| t.register(&sessions[i], &fingerprints[i]))).await
 }
 
+/// Bursts per test: one burst may happen to spread out; three rarely all do.
+const BURSTS: usize = 3;
+
 #[tokio::test]
 async fn twenty_sign_ins_at_once_all_succeed() {
     let t = TestApp::with(&[
         ("RATE_LIMIT_SIGN_INS_PER_MINUTE", "100"),
-        ("MAX_ACTIVE_SESSIONS_PER_USER", "50"),
+        ("MAX_ACTIVE_SESSIONS_PER_USER", "100"),
         ("MAX_DEVICES_PER_USER", "50"),
     ])
     .await;
     t.sign_in("laptop").await;
     t.sign_in_other("phone-seed", "phone").await;
-    let answers = burst(&t, "burst", 20, &["laptop", "phone"]).await;
-    for answer in &answers {
-        answer.assert_status(201);
+    for round in 0..BURSTS {
+        let answers = burst(&t, &format!("burst{round}"), 20, &["laptop", "phone"]).await;
+        for answer in &answers {
+            answer.assert_status(201);
+        }
     }
     let account = t.account().await;
-    assert_eq!(account.alive_sessions(now(), None).count(), 22);
-    assert_eq!(account.devices.len(), 2 + 10);
-    assert_eq!(account.sign_ins, 22, "each sign-in counted once");
+    assert_eq!(account.alive_sessions(now(), None).count(), 2 + 20 * BURSTS);
+    assert_eq!(account.devices.len(), 2 + 10 * BURSTS);
+    assert_eq!(
+        account.sign_ins,
+        2 + 20 * BURSTS as i64,
+        "each counted once"
+    );
 }
 
 #[tokio::test]
@@ -374,15 +383,17 @@ async fn twenty_sign_ins_at_once_past_the_cap_all_succeed_and_the_cap_holds() {
     .await;
     t.sign_in("laptop").await;
     t.sign_in_other("phone-seed", "phone").await;
-    let answers = burst(&t, "capped", 20, &["laptop", "phone"]).await;
-    for answer in &answers {
-        answer.assert_status(201);
-    }
-    let account = t.account().await;
-    let alive: Vec<_> = account.alive_sessions(now(), None).collect();
-    assert_eq!(alive.len(), 5, "the cap, exactly");
-    for session in &alive {
-        assert!(account.device(&session.device_id).is_some());
+    for round in 0..BURSTS {
+        let answers = burst(&t, &format!("capped{round}"), 20, &["laptop", "phone"]).await;
+        for answer in &answers {
+            answer.assert_status(201);
+        }
+        let account = t.account().await;
+        let alive: Vec<_> = account.alive_sessions(now(), None).collect();
+        assert_eq!(alive.len(), 5, "the cap, exactly");
+        for session in &alive {
+            assert!(account.device(&session.device_id).is_some());
+        }
     }
     // Each eviction made room for one sign-in: never one more than needed.
     let evictions = t
@@ -391,7 +402,7 @@ async fn twenty_sign_ins_at_once_past_the_cap_all_succeed_and_the_cap_holds() {
         .iter()
         .filter(|e| e.event_type == EventType::SessionEvicted)
         .count();
-    assert_eq!(evictions, 22 - 5);
+    assert_eq!(evictions, 2 + 20 * BURSTS - 5);
 }
 
 /// A body with every text field at its longest, of 4-byte characters: the most bytes
