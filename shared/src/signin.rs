@@ -154,9 +154,10 @@ impl App {
     /// same session on another fingerprint is 409. An ended session id can never be
     /// registered again, so a token that would outlive its used-id marker is refused
     /// (401 `TOKEN_OUTLIVES_SESSION`) before anything is written. Past the session cap,
-    /// the sign-in evicts or is refused (`evictions`). Every sign-in writes on the
-    /// count of sign-ins it read, so concurrent ones cannot both decide on one view of
-    /// the account: the losers read again.
+    /// the sign-in evicts or is refused (`evictions`); past the device limit, a new
+    /// device makes room or is refused (`removals`). Every sign-in writes on the count
+    /// of sign-ins it read, allowing only as many landed since as its decision has
+    /// room for (`room`): the others read again.
     pub async fn sign_in(
         &self,
         identity: &Identity,
@@ -247,7 +248,7 @@ impl App {
                     now,
                 });
             }
-            if Instant::now() + ONE_TRY / 2 >= give_up {
+            if Instant::now() >= give_up {
                 tracing::warn!(attempt, "sign-in gave up: the account kept changing");
                 return Err(Error::Conflict("Concurrent sign-ins, retry"));
             }

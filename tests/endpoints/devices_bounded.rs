@@ -332,6 +332,67 @@ async fn a_trust_landing_after_the_read_keeps_the_device_a_sign_in_meant_to_remo
     assert_eq!(refused.code(), "DEVICE_LIMIT_REACHED");
 }
 
+/// A trust commits between a sign-in's read and its write on the same device: the
+/// sign-in's TTL, made of the trust it read, would cut the trusted device's life
+/// short, so the write is refused and the TTL stays the trust's.
+#[tokio::test]
+async fn a_trust_landing_during_a_sign_in_on_its_device_makes_the_sign_in_read_again() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    let stale = t.account().await;
+    let device = stale.device_by_fingerprint("laptop").unwrap().clone();
+    t.request(Route::TrustDevice)
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await
+        .assert_status(200);
+    let trusted_ttl = number(
+        &t.stored(&format!("DEVICE#{}", device.id.as_str()))
+            .await
+            .unwrap(),
+        "ttl",
+    );
+
+    let user = UserId::parse(&t.user).unwrap();
+    let at = now();
+    let session = Session {
+        id: SessionId::parse("late").unwrap(),
+        device_id: device.id.clone(),
+        lifetime: Lifetime::start(at, 1800, 43_200),
+        started_at: at,
+        last_activity: at,
+        ip_address: None,
+        location: None,
+        login_method: None,
+    };
+    let event = SecurityEvent::new(
+        &user,
+        EventType::SuccessfulLogin,
+        Actor::Session("late".into()),
+        (TargetType::Session, "late"),
+        Origin::default(),
+    );
+    let sign_ins = t.account().await.sign_ins;
+    let write = SignInWrite {
+        session: &session,
+        device: &device,
+        device_is_new: false,
+        event: &event,
+        evicted: Vec::new(),
+        removed: Vec::new(),
+        sign_ins,
+        ceiling: sign_ins,
+    };
+    let landed = t.app.store.register(&user, &write, at).await.unwrap();
+    assert!(!landed, "refused: read again");
+    assert!(t.stored_session("late").await.is_none(), "nothing written");
+    let key = format!("DEVICE#{}", device.id.as_str());
+    assert_eq!(number(&t.stored(&key).await.unwrap(), "ttl"), trusted_ttl);
+    // Read again, it keeps the trust's TTL.
+    t.sign_in_other("late", "laptop").await;
+    assert!(number(&t.stored(&key).await.unwrap(), "ttl") >= trusted_ttl);
+}
+
 /// Sign-ins of one user at once, `known` of them on devices already there, the rest on
 /// new ones; every answer.
 async fn burst(t: &TestApp, round: &str, sign_ins: usize, known: &[&str]) -> Vec<Answer> {
