@@ -20,7 +20,7 @@ use crate::domain::{EventType, Origin, SecurityEvent, Target};
 use crate::error::{AuthFailure, Error};
 use crate::input::{self, Text, source_ip, user_agent};
 use crate::runtime::{DEADLINE_MARGIN, Deadline};
-use crate::store::{SignInWrite, conflict_pause};
+use crate::store::SignInWrite;
 use crate::useragent::UserAgent;
 
 /// The registration body: `fingerprint` required; the rest optional. Unknown fields
@@ -135,8 +135,13 @@ const PATIENCE: Duration = Duration::from_secs(8);
 /// finish before the deadline.
 const ONE_TRY: Duration = Duration::from_secs(1);
 
-/// Pauses between tries grow to at most 20 ms × 2^(this - 1), jittered.
-const LONGEST_PAUSE_STEP: u32 = 5;
+/// A try's shortest length, for pausing: the ceiling of the pause after try n is the
+/// last try's length (at least this) times 2^n, up to 2^[`LONGEST_PAUSE_STEP`], and a
+/// pause is anywhere under its ceiling ("full jitter"): sign-ins that must commit one after another (each
+/// evicting at the cap) spread out until each has its turn, at whatever pace the
+/// table answers, instead of meeting again.
+const PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE_STEP: u32 = 6;
 
 /// A registered sign-in: the device and session as stored, and whether this call
 /// created the session (else it is the same registration again).
@@ -187,6 +192,7 @@ impl App {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let tried = Instant::now();
             let account = self.store.account(&identity.user_id).await?;
             let now = self.now();
             let known_device = account.device_by_fingerprint(sign_in.fingerprint.as_str());
@@ -252,7 +258,9 @@ impl App {
                 tracing::warn!(attempt, "sign-in gave up: the account kept changing");
                 return Err(Error::Conflict("Concurrent sign-ins, retry"));
             }
-            conflict_pause(attempt.min(LONGEST_PAUSE_STEP)).await;
+            let ceiling = tried.elapsed().max(PAUSE) * 2u32.pow(attempt.min(LONGEST_PAUSE_STEP));
+            let pause = ceiling.mul_f64(fastrand::f64());
+            tokio::time::sleep(pause.min(give_up.saturating_duration_since(Instant::now()))).await;
         }
     }
 }
