@@ -183,6 +183,39 @@ async fn a_session_the_sign_in_evicts_frees_its_device_for_removal() {
 }
 
 #[tokio::test]
+async fn an_untrust_gives_the_device_back_the_ttl_of_its_last_sign_in() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    let phone = t.sign_in_other("p1", "phone").await;
+    let key = format!("DEVICE#{phone}");
+    let fingerprint = format!("FP#{}", fingerprint_hash("phone"));
+    let signed_in = number(&t.stored(&key).await.unwrap(), "ttl");
+    t.request(Route::TrustDevice)
+        .session("p1")
+        .json(json!({ "fingerprint": "phone" }))
+        .send()
+        .await
+        .assert_status(200);
+    assert!(number(&t.stored(&key).await.unwrap(), "ttl") > signed_in);
+
+    t.request(Route::UntrustDevice)
+        .id(&phone)
+        .send()
+        .await
+        .assert_status(200);
+    let device = t.stored(&key).await.unwrap();
+    // The last sign-in's session absolute expiry (its sign-in time plus the absolute
+    // timeout) plus the retention: no trust keeps it any longer.
+    let expected = number(&device, "lastSeen") + 43_200 + 90 * DAY;
+    assert_eq!(number(&device, "ttl"), expected);
+    assert_eq!(signed_in, expected);
+    assert_eq!(
+        number(&t.stored(&fingerprint).await.unwrap(), "ttl"),
+        expected
+    );
+}
+
+#[tokio::test]
 async fn a_device_past_its_ttl_is_gone_from_every_read_and_its_fingerprint_makes_a_new_device() {
     let t = TestApp::new().await;
     t.sign_in("laptop").await;
