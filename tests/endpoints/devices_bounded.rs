@@ -469,14 +469,15 @@ async fn twenty_sign_ins_at_once_all_succeed() {
 }
 
 /// Past the cap each sign-in evicts the least recently active session, so those must
-/// commit one after another: a burst that crosses the cap still all succeeds, and the
-/// cap holds exactly.
+/// commit one after another (on the emulator, under the other tests' load, each try can
+/// take a second: two such here): a burst that crosses the cap still all succeeds, and
+/// the cap holds exactly.
 #[tokio::test]
 async fn twenty_sign_ins_at_once_across_the_cap_all_succeed_and_the_cap_holds() {
-    const CAP: usize = 16;
+    const CAP: usize = 20;
     let t = TestApp::with(&[
         ("RATE_LIMIT_SIGN_INS_PER_MINUTE", "100"),
-        ("MAX_ACTIVE_SESSIONS_PER_USER", "16"),
+        ("MAX_ACTIVE_SESSIONS_PER_USER", "20"),
     ])
     .await;
     t.sign_in("laptop").await;
