@@ -86,7 +86,7 @@ impl App {
                     let device = account.device(id).ok_or(Error::DeviceNotFound)?;
                     let change = match cascade {
                         Cascade::Remove(_) => Some(DeviceChange::Remove(device)),
-                        Cascade::Untrust(_) => Some(DeviceChange::Untrust(id)),
+                        Cascade::Untrust(_) => Some(DeviceChange::Untrust(device)),
                         _ => None,
                     };
                     (Some(id), change)

@@ -40,6 +40,14 @@ pub struct Config {
     /// (`MAX_ACTIVE_SESSIONS_PER_USER`, 50 by default), and what a sign-in past it does.
     pub max_sessions: usize,
     pub session_limit: SessionLimit,
+    /// The most devices one user may have (`MAX_DEVICES_PER_USER`, 50 by default, at
+    /// most 100: it bounds `GET /devices`); a sign-in past it removes the least
+    /// recently seen device not trusted and not in use, or is refused.
+    pub max_devices: usize,
+    /// Seconds a device not trusted and with no live session stays after its last
+    /// session's absolute expiry or its trust's expiry (`DEVICE_RETENTION_DAYS`, 90 by
+    /// default), then removed by TTL.
+    pub device_retention: i64,
     /// With `STEP_UP_MAX_AGE_SECONDS` set, revoke-all, untrust and delete need a token
     /// whose `auth_time` is at most this old (RFC 9470). Off by default: the published
     /// client cannot step up.
@@ -105,6 +113,8 @@ impl Config {
             whole("MAX_ACTIVE_SESSIONS_PER_USER", 50, 1..=100_000, "sessions")? as usize;
         let event_retention =
             whole("SECURITY_EVENT_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
+        let max_devices = whole("MAX_DEVICES_PER_USER", 50, 1..=100, "devices")? as usize;
+        let device_retention = whole("DEVICE_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
         let authorizer_activity = whole("AUTHORIZER_ACTIVITY_SECONDS", 0, 0..=86_400, "seconds")?;
         let session_limit = match get("SESSION_LIMIT_POLICY").as_deref() {
             None | Some("evict") => SessionLimit::EvictLeastRecentlyActive,
@@ -174,6 +184,8 @@ impl Config {
             event_retention,
             max_sessions,
             session_limit,
+            max_devices,
+            device_retention,
             step_up_max_age,
             authorizer_activity,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
@@ -277,6 +289,29 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("must not exceed"));
+    }
+
+    #[test]
+    fn devices_are_bounded_and_age_out_by_default() {
+        let c = deployed(&[]).unwrap();
+        assert_eq!((c.max_devices, c.device_retention), (50, 90 * 86_400));
+        let set = deployed(&[
+            ("MAX_DEVICES_PER_USER", "100"),
+            ("DEVICE_RETENTION_DAYS", "1"),
+        ]);
+        let set = set.unwrap();
+        assert_eq!((set.max_devices, set.device_retention), (100, 86_400));
+        // Past 100 devices, GET /devices could outgrow what a response may carry.
+        for (name, bad) in [
+            ("MAX_DEVICES_PER_USER", "0"),
+            ("MAX_DEVICES_PER_USER", "101"),
+            ("DEVICE_RETENTION_DAYS", "0"),
+            ("DEVICE_RETENTION_DAYS", "3651"),
+            ("DEVICE_RETENTION_DAYS", "soon"),
+        ] {
+            let err = deployed(&[(name, bad)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={bad}");
+        }
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub enum Error {
     /// The user holds the most active sessions allowed, and the policy refuses more.
     #[error("Too many active sessions: sign out of one first")]
     SessionLimitReached,
+    /// The user holds the most devices allowed, each trusted or in use: none can make
+    /// room for a new one.
+    #[error("Too many devices: remove one, or end the sessions of one that is not trusted, first")]
+    DeviceLimitReached,
     /// The user's write budget for this minute is spent.
     #[error("Too many requests, retry later")]
     RateLimited { retry_after: u64 },
@@ -86,7 +90,9 @@ impl Error {
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RouteNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Conflict(_) | Error::SessionLimitReached => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::SessionLimitReached | Error::DeviceLimitReached => {
+                StatusCode::CONFLICT
+            }
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -113,6 +119,7 @@ impl Error {
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::Conflict(_) => "CONFLICT",
             Error::SessionLimitReached => "SESSION_LIMIT_REACHED",
+            Error::DeviceLimitReached => "DEVICE_LIMIT_REACHED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

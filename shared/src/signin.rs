@@ -3,6 +3,8 @@
 //! read-decide-write loop with the session cap's eviction policy. It sits beside the
 //! cascade's loop (`cascade.rs`); the rules are in docs/design.md.
 
+use std::time::{Duration, Instant};
+
 use lambda_http::Request;
 use serde::Deserialize;
 
@@ -11,12 +13,14 @@ use crate::auth::{Identity, LEEWAY_SECONDS};
 use crate::config::{Config, SessionLimit};
 use crate::domain::{Account, Device, Session, fingerprint_hash};
 use crate::domain::{
-    DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustState, UserId, used_id_ttl,
+    DeviceId, DeviceType, Epoch, Lifetime, SessionId, TrustLevel, TrustState, UserId, trust_level,
+    used_id_ttl,
 };
 use crate::domain::{EventType, Origin, SecurityEvent, Target};
 use crate::error::{AuthFailure, Error};
 use crate::input::{self, Text, source_ip, user_agent};
-use crate::store::{SignInWrite, conflict_pause};
+use crate::runtime::{DEADLINE_MARGIN, Deadline};
+use crate::store::SignInWrite;
 use crate::useragent::UserAgent;
 
 /// The registration body: `fingerprint` required; the rest optional. Unknown fields
@@ -123,9 +127,21 @@ impl SignIn {
     }
 }
 
-/// Concurrent sign-ins of one user are serialized by the sign-in count: each loser
-/// reads again, after a short jittered pause, up to this many times, then 409.
-const ATTEMPTS: u32 = 10;
+/// How long a sign-in keeps trying when the invocation has no deadline (tests, a local
+/// stack); under Lambda it tries until [`ONE_TRY`] before the deadline's margin.
+const PATIENCE: Duration = Duration::from_secs(8);
+
+/// Time left for one more read and write: a sign-in does not start a try it cannot
+/// finish before the deadline.
+const ONE_TRY: Duration = Duration::from_secs(1);
+
+/// A try's shortest length, for pausing: the ceiling of the pause after try n is the
+/// last try's length (at least this) times 2^n, up to 2^[`LONGEST_PAUSE_STEP`], and a
+/// pause is anywhere under its ceiling ("full jitter"): sign-ins that must commit one after another (each
+/// evicting at the cap) spread out until each has its turn, at whatever pace the
+/// table answers, instead of meeting again.
+const PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE_STEP: u32 = 6;
 
 /// A registered sign-in: the device and session as stored, and whether this call
 /// created the session (else it is the same registration again).
@@ -143,9 +159,10 @@ impl App {
     /// same session on another fingerprint is 409. An ended session id can never be
     /// registered again, so a token that would outlive its used-id marker is refused
     /// (401 `TOKEN_OUTLIVES_SESSION`) before anything is written. Past the session cap,
-    /// the sign-in evicts or is refused (`evictions`). Every sign-in writes on the
-    /// count of sign-ins it read, so concurrent ones cannot both decide on one view of
-    /// the account: the losers read again.
+    /// the sign-in evicts or is refused (`evictions`); past the device limit, a new
+    /// device makes room or is refused (`removals`). Every sign-in writes on the count
+    /// of sign-ins it read, allowing only as many landed since as its decision has
+    /// room for (`room`): the others read again.
     pub async fn sign_in(
         &self,
         identity: &Identity,
@@ -163,10 +180,19 @@ impl App {
         if identity.expires_at + LEEWAY_SECONDS as i64 > remembered_until {
             return Err(Error::Unauthorized(AuthFailure::TokenOutlivesSession));
         }
-        for attempt in 1..=ATTEMPTS {
-            if attempt > 1 {
-                conflict_pause(attempt.min(4) - 1).await;
-            }
+        // Concurrent sign-ins of one user meet on the account item: the losers read
+        // again, after a jittered pause that grows, for as long as the invocation
+        // allows (docs/design.md, "Bursts of sign-ins").
+        let give_up = Instant::now()
+            + Deadline::of_request(request)
+                .remaining()
+                .map_or(PATIENCE, |left| {
+                    left.saturating_sub(DEADLINE_MARGIN + ONE_TRY)
+                });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tried = Instant::now();
             let account = self.store.account(&identity.user_id).await?;
             let now = self.now();
             let known_device = account.device_by_fingerprint(sign_in.fingerprint.as_str());
@@ -204,13 +230,21 @@ impl App {
                 },
             )
             .on_device(&device.id);
+            let evicted = evictions(self, &identity.user_id, &account, &session, now)?;
+            let removed = match is_new {
+                true => removals(self, &identity.user_id, &account, &evicted, &session, now)?,
+                false => Vec::new(),
+            };
+            let ceiling = account.sign_ins + room(self, &account, &evicted, &removed, is_new, now);
             let write = SignInWrite {
                 session: &session,
                 device: &device,
                 device_is_new: is_new,
                 event: &event,
-                evicted: evictions(self, &identity.user_id, &account, &session, now)?,
+                evicted,
+                removed,
                 sign_ins: account.sign_ins,
+                ceiling,
             };
             if self.store.register(&identity.user_id, &write, now).await? {
                 return Ok(SignedIn {
@@ -220,9 +254,99 @@ impl App {
                     now,
                 });
             }
+            if Instant::now() >= give_up {
+                tracing::warn!(attempt, "sign-in gave up: the account kept changing");
+                return Err(Error::Conflict("Concurrent sign-ins, retry"));
+            }
+            let ceiling = tried.elapsed().max(PAUSE) * 2u32.pow(attempt.min(LONGEST_PAUSE_STEP));
+            let pause = ceiling.mul_f64(fastrand::f64());
+            tokio::time::sleep(pause.min(give_up.saturating_duration_since(Instant::now()))).await;
         }
-        Err(Error::Conflict("Concurrent sign-ins, retry"))
     }
+}
+
+/// How many sign-ins may land between this one's read and its write with its decision
+/// still right: each adds at most one live session and one device, so while both the
+/// cap and (for a new device) the limit leave that much room, no other sign-in can
+/// make this one overshoot them. Evicting or removing anything leaves no room: those
+/// decisions hold only on the exact view read (no session bound to a removed device
+/// since). Without this, every concurrent sign-in of a user would serialize on the
+/// count and most of a burst would read again and again.
+fn room(
+    app: &App,
+    account: &Account,
+    evicted: &[(&SessionId, SecurityEvent)],
+    removed: &[(&Device, SecurityEvent)],
+    is_new: bool,
+    now: Epoch,
+) -> i64 {
+    if !evicted.is_empty() || !removed.is_empty() {
+        return 0;
+    }
+    let alive = account.alive_sessions(now, None).count();
+    let sessions = app.config.max_sessions.saturating_sub(alive + 1);
+    let devices = match is_new {
+        true => app
+            .config
+            .max_devices
+            .saturating_sub(account.devices.len() + 1),
+        false => usize::MAX,
+    };
+    sessions.min(devices) as i64
+}
+
+/// The devices this sign-in removes to create its device within the device limit,
+/// each with its event: the least recently seen first (ties: the earliest created)
+/// among those not trusted (trust HIGH) and with no live session once this sign-in's
+/// evictions are done. When there are too few, the sign-in is refused.
+fn removals<'a>(
+    app: &App,
+    user: &UserId,
+    account: &'a Account,
+    evicted: &[(&SessionId, SecurityEvent)],
+    session: &Session,
+    now: Epoch,
+) -> Result<Vec<(&'a Device, SecurityEvent)>, Error> {
+    let over = (account.devices.len() + 1).saturating_sub(app.config.max_devices);
+    if over == 0 {
+        return Ok(Vec::new());
+    }
+    let in_use = |device: &Device| {
+        account
+            .alive_sessions(now, Some(&device.id))
+            .any(|s| !evicted.iter().any(|(id, _)| *id == &s.id))
+    };
+    let mut unused: Vec<&Device> = account
+        .devices
+        .iter()
+        .filter(|d| trust_level(d.trust, d.trust_expires_at, now) != TrustLevel::High)
+        .filter(|d| !in_use(d))
+        .collect();
+    if unused.len() < over {
+        return Err(Error::DeviceLimitReached);
+    }
+    unused.sort_by_key(|d| {
+        (
+            account.last_seen(d),
+            d.created_at,
+            d.id.as_str().to_string(),
+        )
+    });
+    Ok(unused
+        .into_iter()
+        .take(over)
+        .map(|device| {
+            let event = SecurityEvent::by(
+                user,
+                &session.id,
+                EventType::DeviceRemoved,
+                Target::Device(&device.id),
+                Origin::default(),
+            )
+            .because("DEVICE_LIMIT");
+            (device, event)
+        })
+        .collect())
 }
 
 /// The sessions this sign-in ends to stay under the cap, each with its event: the

@@ -67,7 +67,9 @@ async fn a_rename_landing_during_a_sign_in_makes_the_sign_in_read_again() {
         device_is_new: false,
         event: &sign_in,
         evicted: Vec::new(),
+        removed: Vec::new(),
         sign_ins: t.account().await.sign_ins,
+        ceiling: t.account().await.sign_ins,
     };
     let user = UserId::parse(&t.user).unwrap();
     let landed = t.app.store.register(&user, &write, at).await.unwrap();
@@ -83,6 +85,7 @@ async fn a_device_removed_after_the_read_is_neither_trusted_nor_renamed() {
     t.sign_in("laptop").await;
     let phone = t.sign_in_other("phone-session", "phone").await;
     let phone = DeviceId::parse(&phone).unwrap();
+    let read = t.account().await.device(&phone).unwrap().clone();
     // Trust and rename read the device; a delete commits before they write.
     t.request(Route::DeleteDevice)
         .id(phone.as_str())
@@ -95,7 +98,7 @@ async fn a_device_removed_after_the_read_is_neither_trusted_nor_renamed() {
         .store
         .trust_device(
             &caller,
-            &phone,
+            &read,
             now() + 60,
             &event(&t, EventType::DeviceTrusted, phone.as_str()),
             now(),
@@ -204,7 +207,9 @@ async fn a_victim_revoked_after_the_sign_in_read_is_not_evicted_and_the_sign_in_
         device_is_new: false,
         event: &sign_in,
         evicted: vec![(&victim.id, eviction)],
+        removed: Vec::new(),
         sign_ins: t.account().await.sign_ins,
+        ceiling: t.account().await.sign_ins,
     };
     let user = UserId::parse(&t.user).unwrap();
     let landed = t.app.store.register(&user, &write, at).await.unwrap();

@@ -8,6 +8,7 @@ mod bounded;
 mod conflicts;
 mod control;
 mod devices;
+mod devices_bounded;
 mod events;
 mod faults;
 mod front;

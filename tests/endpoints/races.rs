@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodbstreams::types::OperationType;
 use futures::future::join_all;
+use shared::domain::EventType;
 
 use crate::stream::{Change, StreamTail};
 use crate::support::*;
@@ -183,4 +184,65 @@ async fn cascade_held(t: &TestApp, changes: &[Change], cascade: Cascade, device:
         );
     }
     checked
+}
+
+/// Sign-ins racing at the device limit, for several rounds: new devices, which remove
+/// the devices with no live session, and sign-ins on exactly those devices, which put
+/// a live session on them. Whatever commits first, every sign-in answers 201 or 409
+/// `DEVICE_LIMIT_REACHED`, the limit holds, and no live session is bound to a device
+/// that is gone.
+#[tokio::test]
+async fn sign_ins_racing_at_the_device_limit_never_leave_a_live_session_on_a_removed_device() {
+    const LIMIT: usize = 4;
+    let t = TestApp::with(&[("MAX_DEVICES_PER_USER", "4")]).await;
+    t.sign_in("laptop").await;
+    for round in 0..ROUNDS {
+        // Every device but the laptop unused again; two of them signed in again below.
+        t.request(Route::RevokeAllSessions)
+            .query("keepCurrent", "true")
+            .send()
+            .await
+            .assert_status(200);
+        for fingerprint in ["old-a", "old-b"] {
+            let seed = format!("r{round}-seed-{fingerprint}");
+            t.sign_in_other(&seed, fingerprint).await;
+            t.request(Route::RevokeSession)
+                .session(&seed)
+                .id(&seed)
+                .send()
+                .await
+                .assert_status(200);
+        }
+        let sessions: Vec<String> = (0..SIGN_INS).map(|i| format!("r{round}-{i}")).collect();
+        let fingerprints: Vec<String> = (0..SIGN_INS)
+            .map(|i| match i % 2 {
+                0 => format!("r{round}-new-{i}"),
+                _ => ["old-a", "old-b"][i / 2 % 2].to_string(),
+            })
+            .collect();
+        let answers =
+            join_all((0..SIGN_INS).map(|i| t.register(&sessions[i], &fingerprints[i]))).await;
+        for answer in &answers {
+            assert!(
+                answer.status == 201 || answer.code() == "DEVICE_LIMIT_REACHED",
+                "{}: {:#}",
+                answer.status,
+                answer.body
+            );
+        }
+        let account = t.account().await;
+        assert!(account.devices.len() <= LIMIT, "{}", account.devices.len());
+        for session in account.alive_sessions(now(), None) {
+            assert!(
+                account.device(&session.device_id).is_some(),
+                "round {round}: live session {} is bound to a removed device",
+                session.id.as_str()
+            );
+        }
+    }
+    let events = t.stored_events().await;
+    let removed = events
+        .iter()
+        .filter(|e| e.event_type == EventType::DeviceRemoved);
+    assert!(removed.count() > 0, "the race removed nothing");
 }

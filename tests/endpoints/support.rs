@@ -348,13 +348,20 @@ impl TestApp {
     /// Overwrites attributes of a stored session (to age it past an expiry, as the
     /// clock would, without waiting).
     pub async fn set_session(&self, session: &str, attributes: &[(&str, AttributeValue)]) {
+        self.set_stored(&format!("SESSION#{session}"), attributes)
+            .await
+    }
+
+    /// Overwrites attributes of any item of this user's partition (a device's `ttl`
+    /// into the past, as time would, without waiting).
+    pub async fn set_stored(&self, sort_key: &str, attributes: &[(&str, AttributeValue)]) {
         let mut update = self
             .app
             .store
             .client()
             .update_item()
             .table_name(self.app.store.table())
-            .set_key(Some(self.key(&format!("SESSION#{session}"))));
+            .set_key(Some(self.key(sort_key)));
         let mut sets = Vec::new();
         for (i, (name, value)) in attributes.iter().enumerate() {
             sets.push(format!("#a{i} = :v{i}"));
@@ -367,6 +374,35 @@ impl TestApp {
             .send()
             .await
             .expect("UpdateItem");
+    }
+
+    /// This user's security events as stored, oldest first.
+    pub async fn stored_events(&self) -> Vec<shared::domain::SecurityEvent> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .app
+                .store
+                .client()
+                .query()
+                .table_name(self.app.store.table())
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("EVENTS#{}", self.user)),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("Query");
+            events.extend(page.items().iter().filter_map(shared::store::event_from));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return events;
+            }
+        }
     }
 
     /// Everything in this user's partition, as the store reads it.

@@ -37,7 +37,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         input::origin(&request),
     );
     app.store
-        .trust_device(&caller.identity, &device.id, expires_at, &event, caller.now)
+        .trust_device(&caller.identity, device, expires_at, &event, caller.now)
         .await?;
     let trust_expires_at = rfc3339(expires_at);
     Ok(

@@ -3,19 +3,19 @@
 //! Why each write is conditioned as it is: see `mod.rs` and docs/design.md.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use crate::auth::Identity;
 use crate::domain::{
-    Device, EndReason, Epoch, SecurityEvent, Session, SessionId, UserId, used_id_ttl,
+    Device, EndReason, Epoch, SecurityEvent, Session, SessionId, TrustState, UserId, used_id_ttl,
 };
 use crate::error::Error;
 
-use super::codec::{event_item, key, n, optional, s, session_sk};
+use super::codec::{device_sk, event_item, fingerprint_sk, key, n, optional, s, session_sk};
 use super::transact::{Role, build_fault};
-use super::{ALIVE, BUDGET, Item, Store, TTL_ATTRIBUTE, USED};
+use super::{ALIVE, BUDGET, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE, USED};
 
 /// Whose write budget a write spends. Ending access spends none: nothing another
 /// session does can stop a user from ending sessions or dropping a device.
@@ -157,14 +157,18 @@ impl Store {
     }
 
     /// A sign-in's refresh of a known device's descriptor (type, OS, browser, where,
-    /// when). A name the user chose is never overwritten: left out when the read saw
-    /// one, and conditioned on there being none when this sign-in names it (a rename
-    /// landing meanwhile makes it read again).
+    /// when) and of its and its fingerprint entry's TTL. A name the user chose is never
+    /// overwritten: left out when the read saw one, and conditioned on there being none
+    /// when this sign-in names it (a rename landing meanwhile makes it read again). The
+    /// TTL is made of the trust the read saw, so a trust or untrust landing meanwhile
+    /// makes it read again too; a device past its TTL is gone, not refreshed.
     pub(super) fn refresh_device(
         &self,
         user: &UserId,
         device: &Device,
-    ) -> Result<TransactWriteItem, Error> {
+        ttl: Epoch,
+        now: Epoch,
+    ) -> Result<[TransactWriteItem; 2], Error> {
         let (name, no_chosen_name) = match device.name_chosen {
             true => ("", ""),
             false => (
@@ -172,14 +176,22 @@ impl Store {
                 " AND (attribute_not_exists(nameChosen) OR nameChosen = :unchosen)",
             ),
         };
+        let same_trust = match device.trust_expires_at {
+            Some(_) => "trustExpiresAt = :trustUntil",
+            None => "attribute_not_exists(trustExpiresAt)",
+        };
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(user, format!("DEVICE#{}", device.id.as_str()))))
+            .set_key(Some(key(user, device_sk(&device.id))))
             .update_expression(format!(
                 "SET {name}deviceType = :type, os = :os, browser = :browser, \
-                 userAgent = :ua, ipAddress = :ip, country = :country, city = :city, lastSeen = :now"
+                 userAgent = :ua, ipAddress = :ip, country = :country, city = :city, \
+                 lastSeen = :seen, #ttl = :ttl"
             ))
-            .condition_expression(format!("attribute_exists(PK){no_chosen_name}"))
+            .condition_expression(format!(
+                "attribute_exists(PK) AND {NOT_EXPIRED} AND {same_trust}{no_chosen_name}"
+            ))
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":type", s(device.device_type.as_str()))
             .expression_attribute_values(":os", s(&device.os))
             .expression_attribute_values(":browser", s(&device.browser))
@@ -187,14 +199,95 @@ impl Store {
             .expression_attribute_values(":ip", optional(&device.ip_address))
             .expression_attribute_values(":country", optional(&device.country))
             .expression_attribute_values(":city", optional(&device.city))
-            .expression_attribute_values(":now", n(device.last_seen));
+            .expression_attribute_values(":seen", n(device.last_seen))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":now", n(now));
+        if let Some(until) = device.trust_expires_at {
+            update = update.expression_attribute_values(":trustUntil", n(until));
+        }
         if !device.name_chosen {
             update = update
                 .expression_attribute_values(":name", s(&device.name))
                 .expression_attribute_values(":unchosen", AttributeValue::Bool(false));
         }
         let update = update.build().map_err(build_fault)?;
+        Ok([
+            TransactWriteItem::builder().update(update).build(),
+            self.fingerprint_ttl(user, device, ttl)?,
+        ])
+    }
+
+    /// The device's fingerprint entry takes the device's TTL, if it is still the
+    /// device's (a removal meanwhile deleted it: read again).
+    pub(super) fn fingerprint_ttl(
+        &self,
+        user: &UserId,
+        device: &Device,
+        ttl: Epoch,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, fingerprint_sk(device))))
+            .update_expression("SET #ttl = :ttl")
+            .condition_expression("deviceId = :device")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":device", s(device.id.as_str()))
+            .build()
+            .map_err(build_fault)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A Put that creates, or replaces an item whose TTL has passed (TTL deletes
+    /// lazily, and reads already ignore it): a fingerprint whose device aged out makes
+    /// a new device.
+    pub(super) fn replace_expired(
+        &self,
+        item: Item,
+        now: Epoch,
+    ) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists(PK) OR NOT {NOT_EXPIRED}"))
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_fault)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A sign-in's removal of a device to stay within the device limit, and of its
+    /// fingerprint entry. The device must still be untrusted (a trust landing
+    /// meanwhile makes the sign-in read again); that no session was bound to it since
+    /// the read, the sign-in's exact count condition ensures.
+    pub(super) fn remove_unused_device(
+        &self,
+        user: &UserId,
+        device: &Device,
+        now: Epoch,
+    ) -> Result<[TransactWriteItem; 2], Error> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, device_sk(&device.id))))
+            .condition_expression(
+                "attribute_exists(PK) AND NOT (trust = :trusted AND trustExpiresAt > :now)",
+            )
+            .expression_attribute_values(":trusted", s(TrustState::Trusted.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_fault)?;
+        let fingerprint = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, fingerprint_sk(device))))
+            .condition_expression("attribute_not_exists(PK) OR deviceId = :device")
+            .expression_attribute_values(":device", s(device.id.as_str()))
+            .build()
+            .map_err(build_fault)?;
+        Ok([
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().delete(fingerprint).build(),
+        ])
     }
 
     /// The event as a transaction action: a Put that only creates (an event is never

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::domain::{
     Actor, Device, DeviceId, DeviceType, EndReason, Epoch, EventType, Lifetime, Origin,
     SecurityEvent, Session, SessionEnded, SessionId, SessionStatus, TargetType, TrustState, UserId,
-    fingerprint_hash,
+    fingerprint_hash, now,
 };
 use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -53,8 +53,36 @@ pub(super) fn number(item: &Item, name: &str) -> Option<Epoch> {
         .and_then(|v| v.parse().ok())
 }
 
-pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
-    let mut item = key(user, format!("DEVICE#{}", device.id.as_str()));
+pub(super) fn device_sk(id: &DeviceId) -> String {
+    format!("DEVICE#{}", id.as_str())
+}
+
+pub(super) fn fingerprint_sk(device: &Device) -> String {
+    format!("FP#{}", device.fingerprint_hash)
+}
+
+/// When TTL may remove a device and its fingerprint item: `retention` after the later
+/// of its last session's absolute expiry and its trust's expiry, so never while a
+/// session on it can be alive or while it is trusted (docs/design.md).
+pub(super) fn device_ttl(
+    last_session_until: Epoch,
+    trust_until: Option<Epoch>,
+    retention: i64,
+) -> Epoch {
+    last_session_until.max(trust_until.unwrap_or(0)) + retention
+}
+
+/// The fingerprint's entry: one device per fingerprint, gone with its device.
+pub(super) fn fingerprint_item(user: &UserId, device: &Device, ttl: Epoch) -> Item {
+    let mut item = key(user, fingerprint_sk(device));
+    item.insert("deviceId".into(), s(device.id.as_str()));
+    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+    item
+}
+
+pub(super) fn device_item(user: &UserId, device: &Device, ttl: Epoch) -> Item {
+    let mut item = key(user, device_sk(&device.id));
+    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
     let fields = [
         ("deviceId", s(device.id.as_str())),
         ("fingerprintHash", s(&device.fingerprint_hash)),
@@ -78,7 +106,12 @@ pub(super) fn device_item(user: &UserId, device: &Device) -> Item {
     item
 }
 
+/// A device as stored; none once its TTL has passed: TTL deletes lazily, and every read
+/// goes through here, so no read shows a device past it (docs/design.md).
 pub(super) fn device_from(item: &Item) -> Option<Device> {
+    if number(item, TTL_ATTRIBUTE).is_some_and(|ttl| ttl <= now()) {
+        return None;
+    }
     Some(Device {
         id: DeviceId::parse(text(item, "deviceId")?)?,
         // Devices stored before hashes were: the raw value, hashed as it is read.

@@ -78,6 +78,10 @@ const ACCOUNT: &str = "ACCOUNT";
 /// [`Lifetime::is_alive`](crate::domain::Lifetime::is_alive), as a condition expression.
 const ALIVE: &str = "#status = :active AND expiresAt > :now AND absoluteExpiresAt > :now";
 
+/// An item is not past its TTL (`#ttl` names the attribute; items written before
+/// devices had one have none). The same rule reads apply (`codec::device_from`).
+const NOT_EXPIRED: &str = "(attribute_not_exists(#ttl) OR #ttl > :now)";
+
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
@@ -90,6 +94,10 @@ pub struct Store {
     sign_ins_per_minute: u32,
     /// Seconds a security event is kept (see `Config::event_retention`).
     event_retention: i64,
+    /// Seconds a session lives at most, and an unused device is kept past its last
+    /// session and trust: what a device's TTL is made of (see `codec::device_ttl`).
+    absolute_timeout: i64,
+    device_retention: i64,
 }
 
 impl Store {
@@ -101,6 +109,8 @@ impl Store {
             writes_per_minute: config.writes_per_minute,
             sign_ins_per_minute: config.sign_ins_per_minute,
             event_retention: config.event_retention,
+            absolute_timeout: config.absolute_timeout,
+            device_retention: config.device_retention,
         }
     }
 

@@ -16,12 +16,18 @@ use crate::domain::{
 use crate::error::Error;
 
 use super::actions::{Budget, Precondition};
-use super::codec::{device_item, key, n, s, session_ended, session_from, session_item, session_sk};
-use super::transact::{Cancelled, Role, build_fault, condition_failed_item, explain, send_update};
-use super::{ACCOUNT, ALIVE, Item, Store};
+use super::codec::{
+    device_item, device_sk, device_ttl, fingerprint_item, key, n, s, session_ended, session_from,
+    session_item, session_sk,
+};
+use super::transact::{
+    Cancelled, Conflict, Role, build_fault, condition_failed_item, explain, send_update,
+};
+use super::{ACCOUNT, ALIVE, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE};
 
-/// A sign-in to write: the session, its device, its event, the sessions it evicts
-/// (each with its event) and the account's sign-in count it was decided on.
+/// A sign-in to write: the session, its device, its event, the sessions it evicts and
+/// the devices it removes (each with its event), the account's sign-in count it was
+/// decided on, and the highest count at which that decision still holds.
 #[derive(Debug)]
 pub struct SignInWrite<'a> {
     pub session: &'a Session,
@@ -29,18 +35,25 @@ pub struct SignInWrite<'a> {
     pub device_is_new: bool,
     pub event: &'a SecurityEvent,
     pub evicted: Vec<(&'a SessionId, SecurityEvent)>,
+    pub removed: Vec<(&'a Device, SecurityEvent)>,
     pub sign_ins: i64,
+    /// `sign_ins` plus how many sign-ins may land between the read and this write
+    /// with the session cap and the device limit still holding: each adds at most one
+    /// session and one device (docs/design.md, "Bursts of sign-ins").
+    pub ceiling: i64,
 }
 
 impl Store {
     /// Binds a new session to a device: creates the session and its used-id marker
     /// (an id used before is refused: 401), and creates the device (and its fingerprint
-    /// entry, so one fingerprint is one device) or refreshes its descriptor, ends the
-    /// sessions it evicts, and counts the sign-in on the account item — conditioned on
-    /// the count it read, so two sign-ins never both decide on one view of the account
-    /// (the cap on active sessions holds however they interleave), and any cascade in
-    /// flight sees it. `Ok(false)` when another sign-in, a removal of the device or a
-    /// rename got there first: read again and retry.
+    /// entry, so one fingerprint is one device; an entry past its TTL is replaced) or
+    /// refreshes its descriptor and TTL, ends the sessions it evicts, removes the
+    /// devices it makes room with, and counts the sign-in on the account item —
+    /// conditioned on the count being at most `ceiling`, so however sign-ins
+    /// interleave the cap on active sessions and the device limit hold, and any
+    /// cascade in flight sees it. `Ok(false)` when another sign-in, a removal, a trust
+    /// or a rename of the device got there first, or other sign-ins kept its items
+    /// busy: read again and retry.
     pub async fn register(
         &self,
         user: &UserId,
@@ -51,16 +64,13 @@ impl Store {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user, ACCOUNT.into())))
-            .update_expression("ADD signIns :one");
-        let count = match write.sign_ins {
-            0 => count.condition_expression("attribute_not_exists(signIns)"),
-            seen => count
-                .condition_expression("signIns = :seen")
-                .expression_attribute_values(":seen", n(seen)),
-        }
-        .expression_attribute_values(":one", n(1))
-        .build()
-        .map_err(build_fault)?;
+            .update_expression("ADD signIns :one")
+            // An account never signed in has no item: a ceiling of 0 means exactly that.
+            .condition_expression("attribute_not_exists(signIns) OR signIns <= :ceiling")
+            .expression_attribute_values(":ceiling", n(write.ceiling))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_fault)?;
         let mut actions = vec![
             self.rate_limit(user, Budget::SignIns, now)?,
             (
@@ -81,38 +91,67 @@ impl Store {
             actions.push((revoke, Role::Other));
             actions.push((self.event_action(eviction)?, Role::Other));
         }
-        if write.device_is_new {
-            let mut fingerprint = key(user, format!("FP#{}", device.fingerprint_hash));
-            fingerprint.insert("deviceId".into(), s(device.id.as_str()));
-            for item in [device_item(user, device), fingerprint] {
-                actions.push((self.create(item)?, Role::Other));
+        for (removed, removal) in &write.removed {
+            for action in self.remove_unused_device(user, removed, now)? {
+                actions.push((action, Role::Other));
             }
+            actions.push((self.event_action(removal)?, Role::Other));
+        }
+        let ttl = device_ttl(
+            session.lifetime.absolute_expires_at,
+            device.trust_expires_at,
+            self.device_retention,
+        );
+        if write.device_is_new {
+            actions.push((self.create(device_item(user, device, ttl))?, Role::Other));
+            let fingerprint = self.replace_expired(fingerprint_item(user, device, ttl), now)?;
+            actions.push((fingerprint, Role::Other));
         } else {
-            actions.push((self.refresh_device(user, device)?, Role::Other));
+            for action in self.refresh_device(user, device, ttl, now)? {
+                actions.push((action, Role::Other));
+            }
         }
         match self.transact(actions).await {
             Ok(()) => Ok(true),
-            Err(Cancelled(Role::Other)) => Ok(false),
+            // Other sign-ins held its items through every try: read again, after a pause.
+            Err(Cancelled(Role::Other) | Conflict) => Ok(false),
             Err(other) => Err(explain(other)),
         }
     }
 
-    /// Marks a device trusted until `expires_at`, if the caller's session is alive.
+    /// Marks a device trusted until `expires_at`, if the caller's session is alive, and
+    /// keeps it and its fingerprint entry from TTL until `retention` after the later of
+    /// that and the longest a session signed in until now can live.
     pub async fn trust_device(
         &self,
         identity: &Identity,
-        device: &DeviceId,
+        device: &Device,
         expires_at: Epoch,
         event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
-        let set = "SET trust = :trusted, trustExpiresAt = :expires";
+        let ttl = device_ttl(
+            now + self.absolute_timeout,
+            Some(expires_at),
+            self.device_retention,
+        );
+        let set = "SET trust = :trusted, trustExpiresAt = :expires, #ttl = :ttl";
         let values = [
             (":trusted", s(TrustState::Trusted.as_str())),
             (":expires", n(expires_at)),
+            (":ttl", n(ttl)),
         ];
-        self.change_device(identity, device, set, values, event, now)
-            .await
+        let fingerprint = self.fingerprint_ttl(&identity.user_id, device, ttl)?;
+        self.change_device(
+            identity,
+            &device.id,
+            set,
+            values,
+            Some(fingerprint),
+            event,
+            now,
+        )
+        .await
     }
 
     /// Names a device as the user chose, for good: later sign-ins keep the name. Spends
@@ -127,36 +166,38 @@ impl Store {
     ) -> Result<(), Error> {
         let set = "SET deviceName = :name, nameChosen = :chosen";
         let values = [(":name", s(name)), (":chosen", AttributeValue::Bool(true))];
-        self.change_device(identity, device, set, values, event, now)
+        self.change_device(identity, device, set, values, None, event, now)
             .await
     }
 
     /// A change the user makes to one of their devices (trust, name): the device must
-    /// exist (else 404), the caller's session be alive, and the session's own budget
-    /// allow it; the change and its event land together or not at all.
+    /// exist and not be past its TTL (else 404), the caller's session be alive, and the
+    /// session's own budget allow it; the change and its event land together or not
+    /// at all.
+    #[allow(clippy::too_many_arguments)]
     async fn change_device<const N: usize>(
         &self,
         identity: &Identity,
         device: &DeviceId,
         set: &str,
         values: [(&str, AttributeValue); N],
+        also: Option<TransactWriteItem>,
         event: &SecurityEvent,
         now: Epoch,
     ) -> Result<(), Error> {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(
-                &identity.user_id,
-                format!("DEVICE#{}", device.as_str()),
-            )))
+            .set_key(Some(key(&identity.user_id, device_sk(device))))
             .update_expression(set)
-            .condition_expression("attribute_exists(PK)");
+            .condition_expression(format!("attribute_exists(PK) AND {NOT_EXPIRED}"))
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now));
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }
         let update = update.build().map_err(build_fault)?;
         let budget = Budget::Session(&identity.session_id);
-        let actions = vec![
+        let mut actions = vec![
             self.caller_check(identity, now)?,
             self.rate_limit(&identity.user_id, budget, now)?,
             (
@@ -165,6 +206,7 @@ impl Store {
             ),
             (self.event_action(event)?, Role::Other),
         ];
+        actions.extend(also.map(|action| (action, Role::Other)));
         self.transact(actions).await.map_err(explain)
     }
 
