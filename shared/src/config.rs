@@ -109,8 +109,7 @@ impl Config {
         };
         let writes_per_minute = per_minute("RATE_LIMIT_WRITES_PER_MINUTE")? as u32;
         let sign_ins_per_minute = per_minute("RATE_LIMIT_SIGN_INS_PER_MINUTE")? as u32;
-        let max_sessions =
-            whole("MAX_ACTIVE_SESSIONS_PER_USER", 50, 1..=100_000, "sessions")? as usize;
+        let max_sessions = whole("MAX_ACTIVE_SESSIONS_PER_USER", 50, 1..=100, "sessions")? as usize;
         let event_retention =
             whole("SECURITY_EVENT_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
         let max_devices = whole("MAX_DEVICES_PER_USER", 50, 1..=100, "devices")? as usize;
@@ -301,10 +300,18 @@ mod tests {
         ]);
         let set = set.unwrap();
         assert_eq!((set.max_devices, set.device_retention), (100, 86_400));
-        // Past 100 devices, GET /devices could outgrow what a response may carry.
+        // Past 100 devices or sessions, GET /devices or GET /sessions could outgrow
+        // what a response may carry.
+        assert_eq!(
+            deployed(&[("MAX_ACTIVE_SESSIONS_PER_USER", "100")])
+                .unwrap()
+                .max_sessions,
+            100
+        );
         for (name, bad) in [
             ("MAX_DEVICES_PER_USER", "0"),
             ("MAX_DEVICES_PER_USER", "101"),
+            ("MAX_ACTIVE_SESSIONS_PER_USER", "101"),
             ("DEVICE_RETENTION_DAYS", "0"),
             ("DEVICE_RETENTION_DAYS", "3651"),
             ("DEVICE_RETENTION_DAYS", "soon"),
