@@ -14,6 +14,7 @@ Figures per binary (target/bench/results.json):
   warm_cpu_ms    CPU time of the binary (all its threads) per warm invocation: its own
                  work, without the emulator's time nor this harness's
   dynamodb_calls DynamoDB requests made by the first invocation (the full path)
+  read_units, write_units   the capacity units DynamoDB Local reported for them
   max_rss_kb     peak resident memory of the process (VmHWM, read before it is killed)
 The stream consumer (publish-events) is measured the same way, twice: with a batch of
 10 and of 100 records (BENCH_STREAM_BATCHES), each an `INSERT` of a security event
@@ -22,6 +23,12 @@ shaped and filtered as Lambda's event source mapping does: scripts/stream_pump.p
 its target moto's EventBridge behind the same counting proxy. Its rows add `records`,
 `eventbridge_calls` (PutEvents requests of the first invocation) and the times per
 record.
+The account-size axis (BENCH_ACCOUNTS, default "1x5,20x50,50x100": live sessions x
+devices) runs every route a signed-in user calls, the cascades once each, and the
+authorizer on an account of each size (seeded by copying a real sign-in's items, on a
+table of its own), BENCH_ACCOUNT_WARM (50) warm invocations each: DynamoDB calls, read
+and write units (the proxy asks each request for its consumed capacity,
+ReturnConsumedCapacity TOTAL, and sums what DynamoDB Local reports), own time.
 The emulator is not DynamoDB (another process on the same two cores, no network):
 compare each function with the baseline, which pays the same cost for its one call. The time each binary waited on the emulator during init and warm
 invocations is kept apart (emulator_init_ms, emulator_warm_p50_ms) so that the binaries'
@@ -29,6 +36,7 @@ own times can be compared too.
 """
 
 import copy
+import hashlib
 import http.client
 import http.server
 import json
@@ -58,6 +66,12 @@ SCALE = [int(n) for n in os.environ.get("BENCH_SCALE", "1,100,1000").split(",")]
 # Records per invocation of the stream consumer: a small batch, and a full one (the
 # template's BatchSize).
 STREAM_BATCHES = [int(n) for n in os.environ.get("BENCH_STREAM_BATCHES", "10,100").split(",")]
+# The account-size axis: "<live sessions>x<devices>" per account. 1, 20 and 50 sessions
+# (50: MAX_ACTIVE_SESSIONS_PER_USER's default); 5, 50 and 100 devices (100: the largest
+# device limit, MAX_DEVICES_PER_USER). Fewer warm invocations than the main table.
+ACCOUNTS = [tuple(int(n) for n in size.split("x"))
+            for size in os.environ.get("BENCH_ACCOUNTS", "1x5,20x50,50x100").split(",") if size]
+ACCOUNT_WARM = int(os.environ.get("BENCH_ACCOUNT_WARM", 50))
 TABLE = "flashback-sessions-bench"
 SECRET = "bench-secret-bench-secret-0123456789abcdef"
 
@@ -169,39 +183,98 @@ class CountingProxy(Server):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
         self.upstream_ports = {"dynamodb": dynamodb_port, "eventbridge": moto_port}
         self.count = 0
-        self.seconds = 0.0
+        self.intervals = []
         self.services = {}
+        self.units = {"read": 0.0, "write": 0.0}
         self.lock = threading.Lock()
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def take(self):
-        """Requests forwarded since the last take, seconds spent waiting on them, and
-        the requests per service ({"dynamodb": n, "eventbridge": n})."""
+        """Requests forwarded since the last take, seconds spent waiting on at least
+        one of them, the requests per service ({"dynamodb": n, "eventbridge": n}) and
+        the DynamoDB capacity units the emulator reported ({"read": u, "write": u})."""
         with self.lock:
-            taken = (self.count, self.seconds, self.services)
-            self.count, self.seconds, self.services = 0, 0.0, {}
+            taken = (self.count, covered(self.intervals), self.services, self.units)
+            self.count, self.intervals, self.services = 0, [], {}
+            self.units = {"read": 0.0, "write": 0.0}
             return taken
+
+
+def covered(intervals):
+    """Seconds during which at least one request was waiting: requests a binary sends
+    at once (a route reading two partitions concurrently) are not counted twice."""
+    total, end = 0.0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
+
+
+# DynamoDB operations that take ReturnConsumedCapacity, and which units they consume.
+# A transaction's ConditionCheck is a write unit, as DynamoDB bills it.
+CAPACITY_OPERATIONS = {
+    "GetItem": "read", "BatchGetItem": "read", "Query": "read", "Scan": "read",
+    "TransactGetItems": "read",
+    "PutItem": "write", "UpdateItem": "write", "DeleteItem": "write",
+    "BatchWriteItem": "write", "TransactWriteItems": "write",
+}
+
+
+def with_consumed_capacity(body):
+    """The request body asking for the total consumed capacity (DynamoDB Local
+    computes it as DynamoDB would; it does not check the request's signature)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return body
+    if request.get("ReturnConsumedCapacity", "NONE") == "NONE":
+        request["ReturnConsumedCapacity"] = "TOTAL"
+    return json.dumps(request).encode()
+
+
+def consumed_units(data):
+    """The capacity units an answer reports (`ConsumedCapacity`: one object, or a list
+    of them for batches and transactions); 0 for an answer without (an error: a
+    refused condition or a cancelled transaction reports none, though DynamoDB bills
+    it)."""
+    try:
+        consumed = json.loads(data).get("ConsumedCapacity")
+    except (ValueError, AttributeError):
+        return 0.0
+    if isinstance(consumed, dict):
+        consumed = [consumed]
+    return sum(float(c.get("CapacityUnits", 0)) for c in consumed or [])
 
 
 class ProxyHandler(Handler):
     def do_POST(self):
         body = self.read_body()
         # X-Amz-Target: DynamoDB_20120810.Query, AWSEvents.PutEvents, …
-        target = self.headers.get("X-Amz-Target", "").split(".")[0]
+        target, _, operation = self.headers.get("X-Amz-Target", "").partition(".")
         service = {"AWSEvents": "eventbridge"}.get(target, "dynamodb" if target.startswith("DynamoDB") else target)
+        unit = CAPACITY_OPERATIONS.get(operation) if service == "dynamodb" else None
+        if unit:
+            body = with_consumed_capacity(body)
         started = time.perf_counter()
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_ports[service], timeout=60)
         upstream.connect()
         upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        # Content-Length too: http.client sets it for the (possibly rewritten) body.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         upstream.request("POST", self.path, body=body, headers=headers)
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
         with self.server.lock:
             self.server.count += 1
-            self.server.seconds += time.perf_counter() - started
+            self.server.intervals.append((started, time.perf_counter()))
             self.server.services[service] = self.server.services.get(service, 0) + 1
+            if unit and response.status == 200:
+                self.server.units[unit] += consumed_units(data)
         keep = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")]
         self.reply(response.status, data, keep)
 
@@ -404,8 +477,9 @@ class Bench:
         self.proxy.take()
         first, status, body = function.api.invoke(make_event(0))
         figures["first_ms"] = round(first * 1e3, 3)
-        services = self.proxy.take()[2]
+        _, _, services, units = self.proxy.take()
         figures["dynamodb_calls"] = services.get("dynamodb", 0)
+        figures["read_units"], figures["write_units"] = units["read"], units["write"]
         if services.get("eventbridge"):
             figures["eventbridge_calls"] = services["eventbridge"]
         figures["first_status"] = status
@@ -487,6 +561,145 @@ class Bench:
             rows[str(n)] = {"status": status, "ms": round(elapsed * 1e3, 3), "dynamodb_calls": calls}
             print(f"  {label:<28} {n:>5} sessions: {status}, {elapsed * 1e3:9.1f} ms, {calls} DynamoDB calls", flush=True)
         return rows
+
+    def dynamodb(self):
+        """A boto3 client straight on the emulator (not through the counting proxy)."""
+        import boto3
+
+        return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.emulator_port}",
+                            region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+
+    def seed_account(self, table, user, sessions, devices):
+        """An account of `sessions` live sessions on `devices` devices, fast: the caller
+        ("caller", on fingerprint acct-fp-0) signs in through the real register-session
+        binary, then its items are copied under new ids, as the store writes them —
+        each device with its fingerprint entry (FP#<sha256 of acct-fp-i>), each session
+        with its used-id marker and its sign-in event, the sessions spread over the
+        devices in turn (session j on device j mod `devices`). Returns the device ids,
+        the caller's first."""
+        env = {**self.env, "TABLE_NAME": table}
+        caller_device = self.register(user, [("caller", "acct-fp-0")], env)["acct-fp-0"]
+        client = self.dynamodb()
+        pk = {"S": f"USER#{user}"}
+        items = client.query(TableName=table, KeyConditionExpression="PK = :pk",
+                             ExpressionAttributeValues={":pk": pk}, ConsistentRead=True)["Items"]
+        by_sk = {item["SK"]["S"]: item for item in items}
+        device = by_sk[f"DEVICE#{caller_device}"]
+        fingerprint = next(item for sk, item in by_sk.items() if sk.startswith("FP#"))
+        session = by_sk["SESSION#caller"]
+        used = by_sk["USED#caller"]
+        events = client.query(TableName=table, KeyConditionExpression="PK = :pk",
+                              ExpressionAttributeValues={":pk": {"S": f"EVENTS#{user}"}})["Items"]
+        writes, ids = [], [caller_device]
+        for i in range(1, devices):
+            device_id = str(uuid.uuid4())
+            digest = hashlib.sha256(f"acct-fp-{i}".encode()).hexdigest()
+            ids.append(device_id)
+            writes.append({**device, "SK": {"S": f"DEVICE#{device_id}"}, "deviceId": {"S": device_id},
+                           "fingerprintHash": {"S": digest}, "deviceName": {"S": f"Bench device {i}"}})
+            writes.append({**fingerprint, "SK": {"S": f"FP#{digest}"}, "deviceId": {"S": device_id}})
+        for j in range(1, sessions):
+            session_id = f"acct-s{j}"
+            writes.append({**session, "SK": {"S": f"SESSION#{session_id}"}, "sessionId": {"S": session_id},
+                           "deviceId": {"S": ids[j % devices]}})
+            writes.append({**used, "SK": {"S": f"USED#{session_id}"}})
+            for e in events:
+                event_id = uuid.uuid4().hex
+                millis = e["SK"]["S"].split("#")[0]
+                writes.append({**e, "SK": {"S": f"{millis}#{event_id}"}, "eventId": {"S": event_id},
+                               "targetId": {"S": session_id}})
+        for start in range(0, len(writes), 25):
+            chunk = {table: [{"PutRequest": {"Item": item}} for item in writes[start:start + 25]]}
+            while chunk:
+                chunk = client.batch_write_item(RequestItems=chunk).get("UnprocessedItems")
+        return ids
+
+    def account_route(self, name, env, make_event, warm):
+        """One binary on one account: DynamoDB calls, read and write units of the first
+        invocation (the full path), and over `warm` more invocations the median time,
+        the median time waited on the emulator, and the median units."""
+        function = Function(name, env)
+        self.proxy.take()
+        first, status, body = function.api.invoke(make_event(0))
+        calls, waited, _, units = self.proxy.take()
+        row = {"first_status": status, "first_ms": round(first * 1e3, 3),
+               "emulator_first_ms": round(waited * 1e3, 3), "dynamodb_calls": calls,
+               "read_units": units["read"], "write_units": units["write"]}
+        times, waits, own, reads, writes = [], [], [], [], []
+        for i in range(warm):
+            elapsed, status, body = function.api.invoke(make_event(i + 1))
+            _, waited, _, units = self.proxy.take()
+            times.append(elapsed * 1e3)
+            waits.append(waited * 1e3)
+            own.append((elapsed - waited) * 1e3)
+            reads.append(units["read"])
+            writes.append(units["write"])
+        function.stop()
+        if warm:
+            row.update({
+                "warm_status": status,
+                "warm_p50_ms": round(statistics.median(times), 3),
+                "emulator_warm_p50_ms": round(statistics.median(waits), 3),
+                # Each invocation's time less its own wait on the emulator, then the
+                # median: steadier over few invocations than the difference of medians.
+                "own_warm_p50_ms": round(statistics.median(own), 3),
+                "warm_read_units": statistics.median(reads),
+                "warm_write_units": statistics.median(writes),
+            })
+        else:
+            row["own_first_ms"] = round(row["first_ms"] - row["emulator_first_ms"], 3)
+        return row
+
+    def accounts(self):
+        """The account-size axis: per account of ACCOUNTS, every route a signed-in user
+        calls and the authorizer, on a table of its own holding that account."""
+        results = {}
+        for sessions, devices in ACCOUNTS:
+            label = f"{sessions}x{devices}"
+            table = f"bench-account-{uuid.uuid4().hex[:8]}"
+            self.create_table(table)
+            user = f"acct-{uuid.uuid4().hex[:8]}"
+            started = time.perf_counter()
+            ids = self.seed_account(table, user, sessions, devices)
+            seeded = time.perf_counter() - started
+            env = {**self.env, "TABLE_NAME": table}
+            token = self.token(user, "caller")
+            mine = ids[0]
+            # The cascades' targets: devices other than the caller's, with sessions on
+            # them when the account has some (session j is on device j mod devices).
+            untrusted, deleted = ids[1 % devices], ids[2 % devices]
+            other = "acct-s1" if sessions > 1 else "acct-missing"
+            plans = {
+                "list-devices": lambda i: event("list-devices", token),
+                "get-device": lambda i: event("get-device", token, mine),
+                "trust-device": lambda i: event("trust-device", token, body={"fingerprint": "acct-fp-0"}),
+                "rename-device": lambda i: event("rename-device", token, mine, body={"deviceName": f"Bench {i % 2}"}),
+                "session-heartbeat": lambda i: event("session-heartbeat", token, "caller"),
+                "list-sessions": lambda i: event("list-sessions", token),
+                "get-current-session": lambda i: event("get-current-session", token),
+                # The first call ends another session (when there is one); the warm ones
+                # name sessions that do not exist (404, one cancelled transaction).
+                "revoke-session": lambda i: event("revoke-session", token, other if i == 0 else f"gone-{i}"),
+                "list-security-events": lambda i: event("list-security-events", token, query={"limit": "20"}),
+                "authorize": lambda i: authorizer_event(token),
+            }
+            # The cascades change the account: one invocation each, last, in this order.
+            cascades = {
+                "untrust-device": lambda i: event("untrust-device", token, untrusted),
+                "delete-device": lambda i: event("delete-device", token, deleted),
+                "revoke-all-sessions": lambda i: event("revoke-all-sessions", token, query={"keepCurrent": "true"}),
+            }
+            rows = {}
+            for name, plan in plans.items():
+                rows[name] = self.account_route(name, env, plan, ACCOUNT_WARM)
+            for name, plan in cascades.items():
+                rows[name] = self.account_route(name, env, plan, 0)
+            results[label] = {"sessions": sessions, "devices": devices, "seed_s": round(seeded, 2), "routes": rows}
+            for name, row in rows.items():
+                own = row.get("own_warm_p50_ms", row.get("own_first_ms"))
+                print(f"  {label:>7} {name:<22} {row['first_status']!s:>5} {row['dynamodb_calls']} calls, "
+                      f"{row['read_units']} RRU, {row['write_units']} WRU, own {own:.3f} ms", flush=True)
+        return results
 
     def stream_records(self, table):
         """Every record of `table`'s stream that Lambda would hand the stream consumer:
@@ -588,6 +801,9 @@ def main():
                 lambda token, device: event("untrust-device", token, device),
             ),
         }
+        if ACCOUNTS:
+            print("accounts (sessions x devices):", flush=True)
+            results["accounts"] = bench.accounts()
         results["emulator_warm_p50_ms"] = bench.emulator_ms
         results["emulator_init_ms"] = bench.emulator_init_ms
     finally:

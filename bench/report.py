@@ -30,6 +30,56 @@ def main():
     for cascade, rows in results["scale"].items():
         for n, row in rows.items():
             print(f"| {cascade} | {n} | {row['status']} | {row['ms']} | {row['dynamodb_calls']} |")
+    if results.get("accounts"):
+        print()
+        accounts_tables(results)
+
+
+# us-east-1 list prices, as docs/PERFORMANCE.md states them ("Cost per million requests"):
+# Lambda arm64 per GB-second and per request, DynamoDB on-demand per read / write unit.
+LAMBDA_GB_SECOND = 0.0000133334
+LAMBDA_PER_MILLION = 0.20
+READ_UNIT_PER_MILLION = 0.125
+WRITE_UNIT_PER_MILLION = 0.625
+MEMORY_GB = 0.125
+
+
+def accounts_tables(results):
+    """The account-size axis: per route, one row per account size (sessions x devices);
+    then what one million authorizer calls cost at each size."""
+    accounts = results["accounts"]
+    base = results.get("baseline", {})
+    waits = results.get("emulator_warm_p50_ms", {})
+    base_own = base["warm_p50_ms"] - waits["baseline"] if base and "baseline" in waits else None
+    routes = list(next(iter(accounts.values()))["routes"])
+    for route in routes:
+        warm = "own_warm_p50_ms" in next(iter(accounts.values()))["routes"][route]
+        own_label = "own time p50 (ms)" if warm else "own time, one call (ms)"
+        ratio = " ratio to the baseline's own |" if warm and base_own else ""
+        print(f"| {route}: account | status | DynamoDB calls | read units | {own_label} |{ratio}")
+        print("|---|---|---|---|---|" + ("---|" if ratio else ""))
+        for label, account in accounts.items():
+            row = account["routes"][route]
+            own = row.get("own_warm_p50_ms", row.get("own_first_ms"))
+            status = row["first_status"]
+            if warm and row.get("warm_status") != status:
+                status = f"{status}, then {row['warm_status']}"
+            cells = f" {own / base_own:.2f}× |" if ratio else ""
+            print(f"| {account['sessions']} sessions, {account['devices']} devices | {status} "
+                  f"| {row['dynamodb_calls']} | {row['read_units']:g} | {own:.3f} |{cells}")
+        print()
+    if all("authorize" in a["routes"] for a in accounts.values()):
+        print("| authorizer, per million calls: account | read units per call | DynamoDB $/M "
+              "| Lambda $/M, own time | Lambda $/M, warm p50 with the emulator (≤) | total $/M |")
+        print("|---|---|---|---|---|---|")
+        for account in accounts.values():
+            row = account["routes"]["authorize"]
+            dynamodb = row["read_units"] * READ_UNIT_PER_MILLION + row["write_units"] * WRITE_UNIT_PER_MILLION
+            lambda_cost = lambda ms: LAMBDA_PER_MILLION + MEMORY_GB * ms / 1e3 * 1e6 * LAMBDA_GB_SECOND
+            own, bound = lambda_cost(row["own_warm_p50_ms"]), lambda_cost(row["warm_p50_ms"])
+            print(f"| {account['sessions']} sessions, {account['devices']} devices | {row['read_units']:g} "
+                  f"| {dynamodb:.3f} | {own:.3f} | {bound:.3f} | {dynamodb + own:.2f} – {dynamodb + bound:.2f} |")
+        print()
 
 
 def own_time_table(results, figure, emulator):

@@ -6,9 +6,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use aws_types::SdkConfig;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use lambda_http::{Body, Context, Request, RequestExt, Response, service_fn};
 use tracing::Instrument;
 
@@ -42,21 +44,79 @@ impl App {
         app
     }
 
-    /// The SDK configuration with bounded time: a DynamoDB that does not answer
-    /// costs at most ~4 s before the caller gets a 503, well inside the function's
-    /// timeout. Throttling is retried with the SDK's jittered backoff (3 attempts).
-    pub async fn sdk_config() -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_millis(500))
-                    .operation_attempt_timeout(Duration::from_millis(1_500))
-                    .operation_timeout(Duration::from_secs(4))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await
+    /// The SDK configuration, read straight from the function's environment (what
+    /// Lambda sets, and the local stack too): region, the function's credentials, the
+    /// per-service endpoints used locally — no provider chain (profiles, SSO, IMDS,
+    /// ECS), which Lambda never needs and which costs size and cold start. Time is
+    /// bounded: a DynamoDB that does not answer costs at most ~4 s before the caller
+    /// gets a 503, well inside the function's timeout. Throttling is retried with the
+    /// SDK's jittered backoff (3 attempts). An environment without a region or
+    /// credentials stops the cold start with one clear line, as a bad configuration does.
+    pub async fn sdk_config() -> SdkConfig {
+        match sdk_config_from(|name| std::env::var(name).ok()) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::error!(%error, "cold start failed");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// The SDK configuration from the variables `var` reads: `AWS_REGION` (or
+/// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+/// `AWS_SESSION_TOKEN`, and endpoints as the SDKs read them (`AWS_ENDPOINT_URL_<SERVICE>`,
+/// then `AWS_ENDPOINT_URL`). Errors name what is missing.
+pub fn sdk_config_from(
+    var: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+) -> Result<SdkConfig, String> {
+    let set = |name: &str| var(name).filter(|value| !value.is_empty());
+    let region = set("AWS_REGION")
+        .or_else(|| set("AWS_DEFAULT_REGION"))
+        .ok_or("AWS_REGION is not set")?;
+    let missing = |name: &str| format!("{name} is not set: no AWS credentials in the environment");
+    let key = set("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+    let secret = set("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
+    let credentials = Credentials::new(key, secret, set("AWS_SESSION_TOKEN"), None, "Environment");
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .service_config(EnvEndpoints(var))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_millis(1_500))
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .build())
+}
+
+/// Per-service settings from the environment, as aws-config reads them without a
+/// profile: `<KEY>_<SERVICE ID>` first (`AWS_ENDPOINT_URL_DYNAMODB`,
+/// `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, `AWS_ENDPOINT_URL_EVENTBRIDGE`), then `<KEY>`.
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` turns them off, as it does there.
+struct EnvEndpoints<F>(F);
+
+impl<F> std::fmt::Debug for EnvEndpoints<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvEndpoints")
+    }
+}
+
+impl<F: Fn(&str) -> Option<String> + Send + Sync> LoadServiceConfig for EnvEndpoints<F> {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let var = |name: &str| (self.0)(name).filter(|value| !value.is_empty());
+        if key.env() == "AWS_ENDPOINT_URL"
+            && var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                .is_some_and(|ignore| ignore.eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        var(&format!("{}_{service}", key.env())).or_else(|| var(key.env()))
     }
 }
 
@@ -214,6 +274,101 @@ mod tests {
             }
             None => request,
         }
+    }
+
+    fn environment(
+        vars: &[(&str, &str)],
+    ) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| vars.get(name).cloned()
+    }
+
+    const LAMBDA: &[(&str, &str)] = &[
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+    ];
+
+    #[test]
+    fn the_sdk_is_configured_from_lambdas_environment() {
+        let config = sdk_config_from(environment(LAMBDA)).unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(config.credentials_provider().is_some());
+        let timeouts = config.timeout_config().unwrap();
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(4)));
+        assert_eq!(config.retry_config().unwrap().max_attempts(), 3);
+        // No endpoint configured: the SDKs resolve AWS's own.
+        assert_eq!(endpoint(&config, "DynamoDB"), None);
+    }
+
+    /// The endpoint `config` gives the service with this id, as its client asks.
+    fn endpoint(config: &SdkConfig, service: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        config.service_config().unwrap().load_config(key)
+    }
+
+    #[test]
+    fn endpoints_are_read_per_service_then_for_all() {
+        let mut vars = LAMBDA.to_vec();
+        vars.push(("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"));
+        vars.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "http://127.0.0.1:8001"));
+        let config = sdk_config_from(environment(&vars)).unwrap();
+        assert_eq!(
+            endpoint(&config, "DynamoDB").as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(
+            endpoint(&config, "DynamoDB Streams").as_deref(),
+            Some("http://127.0.0.1:8001")
+        );
+        assert_eq!(endpoint(&config, "EventBridge"), None);
+        vars.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:9999"));
+        let config = sdk_config_from(environment(&vars)).unwrap();
+        assert_eq!(
+            endpoint(&config, "EventBridge").as_deref(),
+            Some("http://127.0.0.1:9999")
+        );
+        vars.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"));
+        let ignored = sdk_config_from(environment(&vars)).unwrap();
+        assert_eq!(endpoint(&ignored, "DynamoDB"), None);
+    }
+
+    #[test]
+    fn a_missing_region_or_credentials_fails_by_name() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let vars: Vec<_> = LAMBDA
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let error = sdk_config_from(environment(&vars)).unwrap_err();
+            assert!(error.contains(missing), "{error}");
+        }
+        // The session token is optional (long-term keys, locally).
+        let vars: Vec<_> = LAMBDA
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "AWS_SESSION_TOKEN")
+            .collect();
+        assert!(sdk_config_from(environment(&vars)).is_ok());
+        // AWS_DEFAULT_REGION stands in for AWS_REGION, as in the SDKs.
+        let mut vars: Vec<_> = LAMBDA
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "AWS_REGION")
+            .collect();
+        vars.push(("AWS_DEFAULT_REGION", "us-east-1"));
+        let config = sdk_config_from(environment(&vars)).unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
     }
 
     #[test]
