@@ -123,63 +123,62 @@ impl Store {
     /// not read.
     pub async fn sessions(&self, user: &UserId) -> Result<Vec<Session>, Error> {
         let mut sessions = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :sessions)")
-                .expression_attribute_values(":pk", pk(user))
-                .expression_attribute_values(":sessions", s("SESSION#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(fault)?;
-            sessions.extend(page.items().iter().filter_map(session_from));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(sessions);
-            }
-        }
+        self.query(user, "begins_with(SK, :from)", "SESSION#", |item| {
+            sessions.extend(session_from(item))
+        })
+        .await?;
+        Ok(sessions)
     }
 
     /// One strongly consistent Query of the user's partition (paged past 1 MB).
     pub async fn account(&self, user: &UserId) -> Result<Account, Error> {
         let mut account = Account::default();
+        self.query(user, "SK < :from", USED, |item| {
+            let sk = text(item, "SK").unwrap_or_default();
+            if sk == ACCOUNT {
+                account.sign_ins = number(item, "signIns").unwrap_or(0);
+            } else if sk.starts_with("DEVICE#") {
+                account.devices.extend(device_from(item));
+            } else if sk.starts_with("SESSION#") {
+                account.sessions.extend(session_from(item));
+            } else if let Some(hash) = sk.strip_prefix("FP#") {
+                let device = text(item, "deviceId").and_then(DeviceId::parse);
+                account
+                    .fingerprints
+                    .extend(device.map(|d| (hash.to_string(), d)));
+            }
+        })
+        .await?;
+        Ok(account)
+    }
+
+    /// A strongly consistent Query of the user's partition where `SK` meets
+    /// `condition` (on `:from`), every page of it, each item handed to `each`.
+    async fn query(
+        &self,
+        user: &UserId,
+        condition: &str,
+        from: &str,
+        mut each: impl FnMut(&Item),
+    ) -> Result<(), Error> {
         let mut start = None;
         loop {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK < :used")
+                .key_condition_expression(format!("PK = :pk AND {condition}"))
                 .expression_attribute_values(":pk", pk(user))
-                .expression_attribute_values(":used", s(USED))
+                .expression_attribute_values(":from", s(from))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(fault)?;
-            for item in page.items() {
-                let sk = text(item, "SK").unwrap_or_default();
-                if sk == ACCOUNT {
-                    account.sign_ins = number(item, "signIns").unwrap_or(0);
-                } else if sk.starts_with("DEVICE#") {
-                    account.devices.extend(device_from(item));
-                } else if sk.starts_with("SESSION#") {
-                    account.sessions.extend(session_from(item));
-                } else if let Some(hash) = sk.strip_prefix("FP#") {
-                    let device = text(item, "deviceId").and_then(DeviceId::parse);
-                    account
-                        .fingerprints
-                        .extend(device.map(|d| (hash.to_string(), d)));
-                }
-            }
+            page.items().iter().for_each(&mut each);
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(account);
+                return Ok(());
             }
         }
     }
