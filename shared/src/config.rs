@@ -48,9 +48,9 @@ pub struct Config {
     /// session's absolute expiry or its trust's expiry (`DEVICE_RETENTION_DAYS`, 90 by
     /// default), then removed by TTL.
     pub device_retention: i64,
-    /// With `STEP_UP_MAX_AGE_SECONDS` set, revoke-all, untrust and delete need a token
-    /// whose `auth_time` is at most this old (RFC 9470). Off by default: the published
-    /// client cannot step up.
+    /// With `STEP_UP_MAX_AGE_SECONDS` set, ending another session or granting trust
+    /// needs a sign-in (`auth_time`, else the session's registration) at most this old
+    /// (RFC 9470). Unset: off; the template sets 2 hours (docs/design.md, "Step-up").
     pub step_up_max_age: Option<i64>,
     /// The authorizer slides a session's idle expiry, like a heartbeat, at most once
     /// per this many seconds per session (`AUTHORIZER_ACTIVITY_SECONDS`); 0, the

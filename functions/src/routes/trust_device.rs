@@ -24,6 +24,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let caller = app
         .caller_with(identity, Part::Fingerprint(fingerprint))
         .await?;
+    // Granting trust needs a recent sign-in (docs/design.md "Step-up").
+    app.stepped_up(&caller.identity, &caller.session)?;
     let device = caller
         .account
         .device_by_fingerprint(fingerprint)
