@@ -4,7 +4,7 @@
 //! own loop sits beside it, in `signin.rs`.
 
 use crate::app::App;
-use crate::auth::Identity;
+use crate::auth::{Identity, LEEWAY_SECONDS};
 use crate::domain::{Actor, EventType, Origin, SecurityEvent, Target};
 use crate::domain::{DeviceId, Session, UserId};
 use crate::error::{AuthFailure, Error};
@@ -139,7 +139,9 @@ impl App {
             return Ok(());
         };
         let signed_in = identity.auth_time.unwrap_or(session.started_at);
-        if self.now().saturating_sub(signed_in) > max_age {
+        // Checked: a sign-in in the future (past the clock leeway) is no sign-in.
+        let age = self.now().checked_sub(signed_in);
+        if !age.is_some_and(|age| (-(LEEWAY_SECONDS as i64)..=max_age).contains(&age)) {
             return Err(Error::Unauthorized(AuthFailure::StepUpRequired { max_age }));
         }
         Ok(())

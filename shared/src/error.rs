@@ -23,8 +23,9 @@ pub enum AuthFailure {
     /// 9470): the token's `auth_time`, else the session's registration, is older than
     /// this many seconds.
     StepUpRequired { max_age: i64 },
-    /// At registration: the token stays valid longer than its session id is
-    /// remembered once ended, so it could register that id again after.
+    /// At registration: the token could register its session id again once that id's
+    /// marker is gone: it stays valid longer, or its sign-in (`auth_time`, else `iat`)
+    /// is older than the absolute timeout, absent or in the future.
     TokenOutlivesSession,
 }
 
