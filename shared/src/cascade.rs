@@ -4,9 +4,9 @@
 //! own loop sits beside it, in `signin.rs`.
 
 use crate::app::App;
-use crate::auth::Identity;
+use crate::auth::{Identity, LEEWAY_SECONDS};
 use crate::domain::{Actor, EventType, Origin, SecurityEvent, Target};
-use crate::domain::{DeviceId, UserId};
+use crate::domain::{DeviceId, Session, UserId};
 use crate::error::{AuthFailure, Error};
 use crate::store::DeviceChange;
 
@@ -68,7 +68,6 @@ impl App {
         origin: Origin,
         reason: Option<&str>,
     ) -> Result<usize, Error> {
-        self.stepped_up(by, cascade)?;
         let user = by.user();
         let mut ended = 0;
         for _ in 0..CASCADE_PASSES {
@@ -76,6 +75,8 @@ impl App {
             let (account, caller, now) = match by {
                 Principal::User(identity) => {
                     let caller = self.caller(identity.clone()).await?;
+                    // Platform services are not users: never asked to step up.
+                    self.stepped_up(identity, &caller.session)?;
                     (caller.account, Some(identity), caller.now)
                 }
                 Principal::Service { .. } => (self.store.account(user).await?, None, self.now()),
@@ -128,22 +129,19 @@ impl App {
         ))
     }
 
-    /// Step-up (RFC 9470): with `STEP_UP_MAX_AGE_SECONDS` set, a user ending sessions
-    /// everywhere, untrusting or removing a device must have authenticated within that
-    /// many seconds (the token's `auth_time`; none counts as too old). Checked before
-    /// anything is read or written. Platform services are not users: never asked.
-    fn stepped_up(&self, by: &Principal, cascade: Cascade<'_>) -> Result<(), Error> {
-        let (Principal::User(identity), Some(max_age)) = (by, self.config.step_up_max_age) else {
+    /// Step-up (RFC 9470, docs/design.md "Step-up"): with `STEP_UP_MAX_AGE_SECONDS`
+    /// set, a user ending another session (one, a device's, all) or granting trust
+    /// must have signed in within that many seconds: the token's `auth_time`, else the
+    /// registration of its session (`session`, the caller's, as read), so any identity
+    /// provider can step up by signing in again. Signing oneself out never asks.
+    pub fn stepped_up(&self, identity: &Identity, session: &Session) -> Result<(), Error> {
+        let Some(max_age) = self.config.step_up_max_age else {
             return Ok(());
         };
-        let destructive = matches!(
-            cascade,
-            Cascade::AllSessions { .. } | Cascade::Untrust(_) | Cascade::Remove(_)
-        );
-        let recent = identity
-            .auth_time
-            .is_some_and(|at| self.now() - at <= max_age);
-        if destructive && !recent {
+        let signed_in = identity.auth_time.unwrap_or(session.started_at);
+        // Checked: a sign-in in the future (past the clock leeway) is no sign-in.
+        let age = self.now().checked_sub(signed_in);
+        if !age.is_some_and(|age| (-(LEEWAY_SECONDS as i64)..=max_age).contains(&age)) {
             return Err(Error::Unauthorized(AuthFailure::StepUpRequired { max_age }));
         }
         Ok(())

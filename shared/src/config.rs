@@ -4,6 +4,7 @@
 use std::ops::RangeInclusive;
 
 use crate::auth::{JwtSettings, KeyMaterial, Verifier};
+use crate::domain::DigestKey;
 
 /// Local tokens are HS256 with this secret when `JWT_SECRET` is unset. It is only
 /// accepted when the endpoint is overridden to a loopback emulator (see
@@ -48,14 +49,17 @@ pub struct Config {
     /// session's absolute expiry or its trust's expiry (`DEVICE_RETENTION_DAYS`, 90 by
     /// default), then removed by TTL.
     pub device_retention: i64,
-    /// With `STEP_UP_MAX_AGE_SECONDS` set, revoke-all, untrust and delete need a token
-    /// whose `auth_time` is at most this old (RFC 9470). Off by default: the published
-    /// client cannot step up.
+    /// With `STEP_UP_MAX_AGE_SECONDS` set, ending another session or granting trust
+    /// needs a sign-in (`auth_time`, else the session's registration) at most this old
+    /// (RFC 9470). Unset: off; the template sets 2 hours (docs/design.md, "Step-up").
     pub step_up_max_age: Option<i64>,
     /// The authorizer slides a session's idle expiry, like a heartbeat, at most once
     /// per this many seconds per session (`AUTHORIZER_ACTIVITY_SECONDS`); 0, the
     /// default, never.
     pub authorizer_activity: i64,
+    /// The key of the fingerprint digest reads show (`FINGERPRINT_DIGEST_KEY`, else
+    /// derived from `JWT_SECRET`; docs/design.md "Fingerprints").
+    pub fingerprint_key: DigestKey,
 }
 
 /// What a sign-in does when the user already holds the most active sessions allowed.
@@ -159,6 +163,24 @@ impl Config {
                     .into(),
             ));
         }
+        // Keyed by something no API returns: its own setting, else the HS256 secret;
+        // a local stack without either gets a fixed key (docs/design.md "Fingerprints").
+        let fingerprint_key = match (get("FINGERPRINT_DIGEST_KEY"), &secret) {
+            (Some(key), _) if key.len() >= 32 => DigestKey::derive(key.as_bytes()),
+            (Some(_), _) => {
+                return Err(ConfigError(
+                    "FINGERPRINT_DIGEST_KEY must be at least 32 characters".into(),
+                ));
+            }
+            (None, Some(secret)) => DigestKey::derive(secret.as_bytes()),
+            (None, None) if local => DigestKey::derive(LOCAL_JWT_SECRET.as_bytes()),
+            (None, None) => {
+                return Err(ConfigError(
+                    "FINGERPRINT_DIGEST_KEY is required with public-key tokens (no JWT_SECRET)"
+                        .into(),
+                ));
+            }
+        };
         let keys =
             KeyMaterial::from_sources(secret, public_key, jwks, jwks_url).map_err(ConfigError)?;
         let jwt = JwtSettings {
@@ -187,6 +209,7 @@ impl Config {
             device_retention,
             step_up_max_age,
             authorizer_activity,
+            fingerprint_key,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')
@@ -344,6 +367,23 @@ mod tests {
             ("JWT_PUBLIC_KEY", pem),
         ]);
         assert!(config.is_ok(), "{config:?}");
+    }
+
+    #[test]
+    fn deployed_public_keys_need_their_own_fingerprint_digest_key() {
+        let pem = include_str!("../testdata/rsa-public.pem");
+        let public = [
+            ("TABLE_NAME", "t"),
+            ("JWT_ISSUER", "https://id.example"),
+            ("JWT_AUDIENCE", "devices"),
+            ("JWT_PUBLIC_KEY", pem),
+        ];
+        let err = config(&public).unwrap_err();
+        assert!(err.to_string().contains("FINGERPRINT_DIGEST_KEY"), "{err}");
+        let keyed = [&public[..], &[("FINGERPRINT_DIGEST_KEY", SECRET.1)]].concat();
+        assert!(config(&keyed).is_ok());
+        let short = [&public[..], &[("FINGERPRINT_DIGEST_KEY", "short")]].concat();
+        assert!(config(&short).is_err());
     }
 
     #[test]

@@ -62,7 +62,8 @@ mod session;
 
 pub use account::{Account, Device, Session};
 pub use device::{
-    DeviceType, TrustLevel, TrustState, fingerprint_digest, fingerprint_hash, trust_level,
+    DeviceType, DigestKey, TrustLevel, TrustState, fingerprint_digest, fingerprint_hash,
+    trust_level,
 };
 pub use event::{Actor, EventType, Origin, SecurityEvent, Target, TargetType};
 pub use ids::{DeviceId, SessionId, UserId};

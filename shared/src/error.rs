@@ -19,11 +19,13 @@ pub enum AuthFailure {
     /// The token is fine but its session is over (revoked, expired: the reason says
     /// which) or was never registered (`NotRegistered`).
     SessionEnded(EndReason),
-    /// A destructive route needs a more recent sign-in (RFC 9470): the token's
-    /// `auth_time` is older than this many seconds, or absent.
+    /// Ending another session or granting trust needs a more recent sign-in (RFC
+    /// 9470): the token's `auth_time`, else the session's registration, is older than
+    /// this many seconds.
     StepUpRequired { max_age: i64 },
-    /// At registration: the token stays valid longer than its session id is
-    /// remembered once ended, so it could register that id again after.
+    /// At registration: the token could register its session id again once that id's
+    /// marker is gone: it stays valid longer, or its sign-in (`auth_time`, else `iat`)
+    /// is older than the absolute timeout, absent or in the future.
     TokenOutlivesSession,
 }
 

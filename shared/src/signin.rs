@@ -157,8 +157,9 @@ impl App {
     /// Binds the token's session to the device with this fingerprint, creating the
     /// device on first sight. The same registration again finds the same binding; the
     /// same session on another fingerprint is 409. An ended session id can never be
-    /// registered again, so a token that would outlive its used-id marker is refused
-    /// (401 `TOKEN_OUTLIVES_SESSION`) before anything is written. Past the session cap,
+    /// registered again, so a token that could name it once its used-id marker is gone
+    /// is refused (401 `TOKEN_OUTLIVES_SESSION`, [`registrable`]) before anything is
+    /// written. Past the session cap,
     /// the sign-in evicts or is refused (`evictions`); past the device limit, a new
     /// device makes room or is refused (`removals`). Every sign-in writes on the count
     /// of sign-ins it read, allowing only as many landed since as its decision has
@@ -169,17 +170,7 @@ impl App {
         sign_in: &SignIn,
         request: &Request,
     ) -> Result<SignedIn, Error> {
-        let remembered_until = used_id_ttl(
-            &Lifetime::start(
-                self.now(),
-                self.config.idle_timeout,
-                self.config.absolute_timeout,
-            ),
-            self.config.tombstone,
-        );
-        if identity.expires_at + LEEWAY_SECONDS as i64 > remembered_until {
-            return Err(Error::Unauthorized(AuthFailure::TokenOutlivesSession));
-        }
+        registrable(identity, &self.config, self.now())?;
         // Concurrent sign-ins of one user meet on the account item: the losers read
         // again, after a jittered pause that grows, for as long as the invocation
         // allows (docs/design.md, "Bursts of sign-ins").
@@ -262,6 +253,36 @@ impl App {
             let pause = ceiling.mul_f64(fastrand::f64());
             tokio::time::sleep(pause.min(give_up.saturating_duration_since(Instant::now()))).await;
         }
+    }
+}
+
+/// Whether this token may register its session id: only while no used-id marker of
+/// that id can have gone (docs/design.md, "Ended session ids never come back"). The
+/// marker lives the absolute timeout plus the tombstone period past registration, so
+/// the token must expire before it goes, and its sign-in (`auth_time`, else `iat`;
+/// identity providers keep the session id across refreshes) must be at most the
+/// absolute timeout old: a later registration of the id could only name an older
+/// sign-in. A token naming no sign-in, or absurd times, is refused; all arithmetic on
+/// claims is checked.
+fn registrable(identity: &Identity, config: &Config, now: Epoch) -> Result<(), Error> {
+    let leeway = LEEWAY_SECONDS as i64;
+    let remembered_until = used_id_ttl(
+        &Lifetime::start(now, config.idle_timeout, config.absolute_timeout),
+        config.tombstone,
+    );
+    let expires_in_time = identity
+        .expires_at
+        .checked_add(leeway)
+        .is_some_and(|expiry| expiry <= remembered_until);
+    let signed_in_lately = identity
+        .auth_time
+        .or(identity.issued_at)
+        .and_then(|signed_in| now.checked_sub(signed_in))
+        .is_some_and(|age| (-leeway..=config.absolute_timeout).contains(&age));
+    if expires_in_time && signed_in_lately {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized(AuthFailure::TokenOutlivesSession))
     }
 }
 

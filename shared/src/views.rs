@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::app::Caller;
 use crate::domain::{
-    Device, DeviceType, Epoch, EventType, SecurityEvent, Session, TrustLevel, TrustState,
-    fingerprint_digest, rfc3339, trust_level,
+    Device, DeviceType, DigestKey, Epoch, EventType, SecurityEvent, Session, TrustLevel,
+    TrustState, fingerprint_digest, rfc3339, trust_level,
 };
 
 #[derive(Debug, Serialize)]
@@ -114,12 +114,14 @@ impl DeviceView {
 }
 
 impl DeviceDetailView {
-    /// `GET /devices/{id}`: the device with its live sessions.
-    pub fn of(caller: &Caller, device: &Device) -> Self {
+    /// `GET /devices/{id}`: the device with its live sessions; its fingerprint's
+    /// digest under the deployment's `key`.
+    pub fn of(caller: &Caller, device: &Device, key: &DigestKey) -> Self {
         DeviceDetailView {
             device: DeviceView::of(caller, device),
             user_agent: device.user_agent.clone(),
             device_fingerprint: fingerprint_digest(
+                key,
                 &caller.identity.user_id,
                 &device.fingerprint_hash,
             ),

@@ -243,7 +243,7 @@ async fn jwt_attacks_on_an_hs256_deployment_are_refused_and_change_nothing() {
     .await;
     let claims = |extra: serde_json::Value| {
         let mut claims = json!({
-            "sub": t.user, "sid": t.session, "exp": now() + 600,
+            "sub": t.user, "sid": t.session, "exp": now() + 600, "iat": now(),
             "iss": "https://auth.test", "aud": "devices",
         });
         for (k, v) in extra.as_object().unwrap() {
@@ -332,7 +332,7 @@ async fn jwt_attacks_on_an_rs256_deployment_are_refused_and_change_nothing() {
         ("JWT_ALGORITHMS", "RS256"),
     ])
     .await;
-    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600, "iat": now() });
     let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
     let valid = sign(Header::new(Algorithm::RS256), &claims, &rsa);
     let device = sign_in_with(&t, &valid).await;

@@ -347,7 +347,7 @@ async fn a_token_for_another_audience_is_denied() {
     .await;
     let token = |audience: &str| {
         bearer(&mint(json!({
-            "sub": t.user, "sid": t.session, "exp": now() + 600,
+            "sub": t.user, "sid": t.session, "exp": now() + 600, "iat": now(),
             "iss": "https://auth.test", "aud": audience,
         })))
     };

@@ -198,6 +198,9 @@ async fn destructive_routes_need_a_recent_sign_in_when_step_up_is_on() {
         }
         format!("Bearer {}", mint(claims))
     };
+    // Without `auth_time`, the session's registration counts as the sign-in.
+    t.set_session(&t.session, &[("startedAt", n(now() - 3_600))])
+        .await;
     for stale in [None, Some(now() - 3_600)] {
         let calls = [
             t.request(Route::RevokeAllSessions),
@@ -217,9 +220,10 @@ async fn destructive_routes_need_a_recent_sign_in_when_step_up_is_on() {
         }
     }
     assert_eq!(alive(&t).await.len(), 2, "nothing changed");
-    // Ending one session is not a destructive route: no step-up.
+    // Ending another session needs it too (with a recent sign-in here).
     t.request(Route::RevokeSession)
         .id("phone")
+        .authorization(Some(&token(Some(now() - 60))))
         .send()
         .await
         .assert_status(200);
@@ -230,6 +234,73 @@ async fn destructive_routes_need_a_recent_sign_in_when_step_up_is_on() {
         .send()
         .await;
     fresh.assert_status(200);
+}
+
+/// Every act that ends another session or grants trust needs the step-up, one by one
+/// included; signing oneself out never does. A token without `auth_time` counts as
+/// signed in when its session was registered (docs/design.md, "Step-up").
+#[tokio::test]
+async fn step_up_covers_revoking_another_session_and_trust() {
+    let t = TestApp::with(&[("STEP_UP_MAX_AGE_SECONDS", "300")]).await;
+    t.sign_in("laptop").await;
+    t.sign_in_other("phone", "phone").await;
+    let token = |auth_time: Option<i64>| {
+        let mut claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+        if let Some(at) = auth_time {
+            claims["auth_time"] = json!(at);
+        }
+        format!("Bearer {}", mint(claims))
+    };
+    let refused = |answer: Answer| {
+        answer.assert_status(401);
+        assert_eq!(answer.code(), "STEP_UP_REQUIRED");
+    };
+    let stale = token(Some(now() - 7_200));
+    refused(
+        t.request(Route::RevokeSession)
+            .id("phone")
+            .authorization(Some(&stale))
+            .send()
+            .await,
+    );
+    refused(
+        t.request(Route::TrustDevice)
+            .authorization(Some(&stale))
+            .json(json!({ "fingerprint": "laptop" }))
+            .send()
+            .await,
+    );
+    // No `auth_time`: the session's registration is the sign-in, two hours ago here.
+    t.set_session(&t.session, &[("startedAt", n(now() - 7_200))])
+        .await;
+    refused(t.request(Route::RevokeSession).id("phone").send().await);
+    refused(
+        t.request(Route::TrustDevice)
+            .json(json!({ "fingerprint": "laptop" }))
+            .send()
+            .await,
+    );
+    assert_eq!(alive(&t).await.len(), 2, "nothing changed");
+    let fresh = token(Some(now() - 60));
+    t.request(Route::TrustDevice)
+        .authorization(Some(&fresh))
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await
+        .assert_status(200);
+    t.request(Route::RevokeSession)
+        .id("phone")
+        .authorization(Some(&fresh))
+        .send()
+        .await
+        .assert_status(200);
+    // Signing oneself out never needs it.
+    t.request(Route::RevokeSession)
+        .id(&t.session)
+        .authorization(Some(&stale))
+        .send()
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]

@@ -434,3 +434,24 @@ async fn no_read_hands_back_the_raw_fingerprint_and_none_is_stored() {
         .await;
     assert_ne!(digest(&mine), digest(&theirs));
 }
+
+/// The digest shown is keyed by the deployment (`FINGERPRINT_DIGEST_KEY`, docs/design.md
+/// "Fingerprints"): no session can recompute it from a guessed fingerprint, which takes
+/// the key; the same user and device under another key show another digest.
+#[tokio::test]
+async fn the_fingerprint_digest_is_keyed_by_the_deployment() {
+    let key = "FINGERPRINT_DIGEST_KEY";
+    let t = TestApp::with(&[(key, "first-deployment-key-0123456789abcdef")]).await;
+    let laptop = t.sign_in("laptop").await;
+    let mut other = TestApp::with(&[(key, "second-deployment-key-0123456789abcdef")]).await;
+    (other.user, other.session) = (t.user.clone(), t.session.clone());
+    let mut shown = Vec::new();
+    for app in [&t, &other] {
+        let answer = app.request(Route::GetDevice).id(&laptop).send().await;
+        answer.assert_status(200);
+        let digest = answer.body["device"]["deviceFingerprint"].as_str().unwrap();
+        assert_eq!(digest.len(), 16, "{digest}");
+        shown.push(digest.to_string());
+    }
+    assert_ne!(shown[0], shown[1], "the key decides the digest");
+}

@@ -18,6 +18,7 @@ fn identity(t: &TestApp, session: &str) -> Identity {
         session_id: SessionId::parse(session).unwrap(),
         expires_at: now() + 600,
         auth_time: None,
+        issued_at: Some(now()),
     }
 }
 

@@ -128,6 +128,25 @@ async fn trusts_past_the_session_budget_are_429_and_change_nothing() {
     );
 }
 
+/// Guessing fingerprints spends the guessing session's budget: a wrong one (404)
+/// counts like a trust, so a session cannot try them offline-fast.
+#[tokio::test]
+async fn wrong_fingerprints_spend_the_session_budget() {
+    inside_one_minute(20).await;
+    let t = TestApp::with(&[("RATE_LIMIT_WRITES_PER_MINUTE", "3")]).await;
+    t.sign_in("laptop").await;
+    let guess = |fingerprint: &str| {
+        t.request(Route::TrustDevice)
+            .json(json!({ "fingerprint": fingerprint }))
+            .send()
+    };
+    for wrong in ["guess-1", "guess-2", "guess-3"] {
+        guess(wrong).await.assert_status(404);
+    }
+    assert_rate_limited(&guess("guess-4").await);
+    assert_rate_limited(&guess("laptop").await);
+}
+
 #[tokio::test]
 async fn budget_counters_stay_out_of_every_read() {
     let t = TestApp::new().await;

@@ -141,13 +141,13 @@ fn key_set(keys: &[(&str, Algorithm)]) -> String {
 fn token(t: &TestApp, kid: &str, alg: Algorithm) -> String {
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
-    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600, "iat": now() });
     jsonwebtoken::encode(&header, &claims, &private_key(kid)).unwrap()
 }
 
 /// The same signed by the key `kid`, without naming it.
 fn token_without_kid(t: &TestApp, kid: &str, alg: Algorithm) -> String {
-    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+    let claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600, "iat": now() });
     jsonwebtoken::encode(&Header::new(alg), &claims, &private_key(kid)).unwrap()
 }
 

@@ -262,7 +262,9 @@ async fn a_token_outliving_its_session_ids_tombstone_cannot_register() {
         ("SESSION_TOMBSTONE_SECONDS", "3600"),
     ])
     .await;
-    let token = |ttl: i64| mint(json!({ "sub": t.user, "sid": t.session, "exp": now() + ttl }));
+    let token = |ttl: i64| {
+        mint(json!({ "sub": t.user, "sid": t.session, "exp": now() + ttl, "iat": now() }))
+    };
     let refused = t
         .request(Route::RegisterSession)
         .authorization(Some(&format!("Bearer {}", token(3 * 3600))))
@@ -279,4 +281,73 @@ async fn a_token_outliving_its_session_ids_tombstone_cannot_register() {
         .send()
         .await
         .assert_status(201);
+}
+
+/// An ended session id never comes back, even once its marker is gone: identity
+/// providers keep the id across refreshes, so a registration must come within the
+/// absolute timeout of the sign-in it names (`auth_time`, else `iat`), which the
+/// marker outlives (docs/design.md, "Ended session ids never come back").
+#[tokio::test]
+async fn an_ended_session_id_never_comes_back_once_its_marker_is_gone() {
+    let t = TestApp::with(&[("SESSION_ABSOLUTE_TIMEOUT_SECONDS", "3600")]).await;
+    let register = |claims: serde_json::Value| {
+        let mut token = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
+        token
+            .as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        t.request(Route::RegisterSession)
+            .authorization(Some(&format!("Bearer {}", mint(token))))
+            .json(json!({ "fingerprint": "laptop" }))
+            .send()
+    };
+    let refused = |answer: Answer| {
+        answer.assert_unauthorized();
+        assert_eq!(answer.code(), "TOKEN_OUTLIVES_SESSION");
+    };
+    register(json!({ "auth_time": now() - 3_000 }))
+        .await
+        .assert_status(201);
+    t.request(Route::RevokeSession)
+        .id(&t.session)
+        .send()
+        .await
+        .assert_status(200);
+    // Both items gone, as TTL does: the session's at its absolute expiry, the marker's
+    // after. By then the sign-in the id was minted for is older than the timeout.
+    t.expire_by_ttl(&t.session).await;
+    t.forget(&format!("USED#{}", t.session)).await;
+    refused(register(json!({ "auth_time": now() - 3_601, "iat": now() })).await);
+    refused(register(json!({ "iat": now() - 3_601 })).await);
+    // A token naming no sign-in at all, or one far in the future.
+    refused(register(json!({})).await);
+    refused(register(json!({ "auth_time": now() + 86_400 })).await);
+    assert!(t.account().await.sessions.is_empty(), "nothing written");
+}
+
+/// Claims are numbers the token's signer chose: arithmetic on them never overflows,
+/// and an absurd one is a 401, never a panic or a skipped check.
+#[tokio::test]
+async fn absurd_claim_times_are_refused() {
+    let t = TestApp::new().await;
+    for claims in [
+        json!({ "exp": 9_223_372_036_854_775_808u64, "iat": now() }),
+        json!({ "exp": i64::MAX, "iat": now() }),
+        json!({ "exp": now() + 600, "iat": i64::MIN }),
+        json!({ "exp": now() + 600, "auth_time": i64::MIN }),
+    ] {
+        let mut token = json!({ "sub": t.user, "sid": t.session });
+        token
+            .as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        let answer = t
+            .request(Route::RegisterSession)
+            .authorization(Some(&format!("Bearer {}", mint(token))))
+            .json(json!({ "fingerprint": "laptop" }))
+            .send()
+            .await;
+        answer.assert_unauthorized();
+    }
+    assert!(t.account().await.sessions.is_empty(), "nothing written");
 }

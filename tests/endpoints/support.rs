@@ -258,7 +258,7 @@ impl TestApp {
     }
 
     pub fn token_for(&self, user: &str, session: &str) -> String {
-        mint(json!({ "sub": user, "sid": session, "exp": now() + 3600 }))
+        mint(json!({ "sub": user, "sid": session, "exp": now() + 3600, "iat": now() }))
     }
 
     pub fn request(&self, route: Route) -> Call<'_> {
@@ -328,6 +328,19 @@ impl TestApp {
             .delete_item()
             .table_name(self.app.store.table())
             .set_key(Some(self.key(&format!("SESSION#{session}"))))
+            .send()
+            .await
+            .expect("DeleteItem");
+    }
+
+    /// Deletes an item of this user's partition (`USED#…`), as TTL eventually does.
+    pub async fn forget(&self, sort_key: &str) {
+        self.app
+            .store
+            .client()
+            .delete_item()
+            .table_name(self.app.store.table())
+            .set_key(Some(self.key(sort_key)))
             .send()
             .await
             .expect("DeleteItem");

@@ -42,9 +42,10 @@ fn inline_hash(page: &str, tag: &str) -> String {
     )
 }
 
-/// The frame ancestors to allow, from the setting: `'none'`, `'self'` or origins such
-/// as `https://app.example.com`; anything else (a `;` that would add a directive, a
-/// path, a quote) is refused and framing stays off.
+/// The frame ancestors to allow, from the setting: `'none'`, `'self'` or exact origins
+/// such as `https://app.example.com`; anything else (a wildcard host or port, which
+/// lets any site frame the page, a `;` that would add a directive, a path, a quote)
+/// is refused and framing stays off (docs/devices-page.md).
 pub fn frame_ancestors(setting: Option<&str>) -> Result<String, String> {
     let setting = setting.map(str::trim).filter(|s| !s.is_empty());
     let Some(setting) = setting else {
@@ -56,11 +57,14 @@ pub fn frame_ancestors(setting: Option<&str>) -> Result<String, String> {
             || source
                 .strip_prefix("https://")
                 .or_else(|| source.strip_prefix("http://"))
-                .is_some_and(|host| {
-                    !host.is_empty()
+                .is_some_and(|origin| {
+                    let (host, port) = origin.split_once(':').unwrap_or((origin, "1"));
+                    host.starts_with(|c: char| c.is_ascii_alphanumeric())
                         && host
                             .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-.:*".contains(c))
+                            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && port.parse::<u16>().is_ok()
                 })
     };
     match setting.split_whitespace().find(|source| !valid(source)) {
@@ -142,5 +146,21 @@ mod tests {
         ] {
             assert!(frame_ancestors(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn wildcard_hosts_are_never_frame_ancestors() {
+        // Any site, or any subdomain, could frame the page: name exact origins.
+        for bad in [
+            "https://*",
+            "https://*.example.com",
+            "'self' https://*",
+            "https://app.example.com:*",
+            "http://*",
+            "https://app.example.com:+1",
+        ] {
+            assert!(frame_ancestors(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(frame_ancestors(Some("https://app.example.com:8443")).is_ok());
     }
 }

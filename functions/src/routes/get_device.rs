@@ -14,6 +14,6 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     // Another user's device is not in this user's partition, so it is "not found"
     // like an absent one (404, never 403): ids can't be probed across accounts.
     let device = caller.account.device(&id).ok_or(Error::DeviceNotFound)?;
-    let detail = DeviceDetailView::of(&caller, device);
+    let detail = DeviceDetailView::of(&caller, device, &app.config.fingerprint_key);
     Ok(Reply::ok(&detail).with("device", &detail))
 }

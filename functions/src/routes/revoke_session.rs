@@ -1,6 +1,7 @@
 //! `POST /sessions/{id}/revoke` — end one of the caller's sessions now (their own
-//! included: that is signing out). One conditional write, no read; its security event
-//! in the same transaction.
+//! included: that is signing out). One conditional write, no read (but the caller's
+//! session, for step-up, when it is on and the session is another); its security
+//! event in the same transaction.
 
 use serde_json::json;
 use shared::domain::{EventType, SecurityEvent, Target};
@@ -11,6 +12,12 @@ pub const FAILURE: &str = "Failed to revoke session";
 pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let id = input::session_id(&request)?;
+    let own = id == identity.session_id;
+    if !own && app.config.step_up_max_age.is_some() {
+        // Ending another session needs a recent sign-in (docs/design.md "Step-up").
+        let session = app.store.guard(&identity, app.now()).await?;
+        app.stepped_up(&identity, &session)?;
+    }
     let event = SecurityEvent::by(
         &identity.user_id,
         &identity.session_id,
@@ -18,7 +25,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         Target::Session(&id),
         input::origin(&request),
     );
-    let event = if id == identity.session_id {
+    let event = if own {
         event.because("SIGNED_OUT")
     } else {
         event

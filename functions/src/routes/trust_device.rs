@@ -24,10 +24,13 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let caller = app
         .caller_with(identity, Part::Fingerprint(fingerprint))
         .await?;
-    let device = caller
-        .account
-        .device_by_fingerprint(fingerprint)
-        .ok_or(Error::DeviceNotFound)?;
+    // Granting trust needs a recent sign-in (docs/design.md "Step-up").
+    app.stepped_up(&caller.identity, &caller.session)?;
+    let Some(device) = caller.account.device_by_fingerprint(fingerprint) else {
+        // A wrong guess costs like a trust (docs/design.md "Fingerprints").
+        app.store.spend_write(&caller.identity, caller.now).await?;
+        return Err(Error::DeviceNotFound);
+    };
     let expires_at = caller.now + app.config.trust_period;
     let event = SecurityEvent::by(
         &caller.identity.user_id,

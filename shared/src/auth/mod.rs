@@ -44,6 +44,8 @@ pub struct Identity {
     /// The token's `auth_time` (when the user last authenticated), if it says: the
     /// destructive routes can demand a recent one (step-up, RFC 9470).
     pub auth_time: Option<Epoch>,
+    /// The token's `iat`: registration's sign-in time when `auth_time` is absent.
+    pub issued_at: Option<Epoch>,
 }
 
 /// How tokens are checked, from the `JWT_*` settings (`config.rs`).
@@ -278,11 +280,13 @@ impl Verifier {
                 // Required and checked by the validation: a number.
                 let expires_at = data.claims.get("exp")?.as_f64()? as Epoch;
                 let auth_time = data.claims.get("auth_time").and_then(Value::as_i64);
+                let issued_at = data.claims.get("iat").and_then(Value::as_i64);
                 return Some(Identity {
                     user_id,
                     session_id,
                     expires_at,
                     auth_time,
+                    issued_at,
                 });
             }
         }

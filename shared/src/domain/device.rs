@@ -11,17 +11,53 @@ pub fn fingerprint_hash(fingerprint: &str) -> String {
     hex::encode(Sha256::digest(fingerprint.as_bytes()))
 }
 
-/// What reads show of a fingerprint (`deviceFingerprint`): 16 hex digits of a per-user
-/// digest of its hash. Enough to tell devices apart; useless for claiming a device's
-/// trust, which takes the raw fingerprint, and not the key it is stored under.
-pub fn fingerprint_digest(user: &UserId, hash: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"flashback-device-fingerprint\0")
-        .chain_update(user.as_str())
-        .chain_update(b"\0")
-        .chain_update(hash)
-        .finalize();
+/// The deployment's key for [`fingerprint_digest`] (`FINGERPRINT_DIGEST_KEY`, else
+/// derived from the HS256 secret; docs/design.md "Fingerprints"). No API returns it.
+#[derive(Clone)]
+pub struct DigestKey([u8; 32]);
+
+impl DigestKey {
+    /// A key from secret material: a one-way derivation, so the key tells nothing of
+    /// the material (the JWT secret, when derived from it).
+    pub fn derive(material: &[u8]) -> Self {
+        DigestKey(hmac(b"flashback-fingerprint-digest-key", &[material]))
+    }
+}
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestKey(..)")
+    }
+}
+
+/// What reads show of a fingerprint (`deviceFingerprint`): 16 hex digits of an
+/// HMAC-SHA-256, under the deployment's key, of the user and the fingerprint's hash.
+/// Enough to tell devices apart; useless for claiming a device's trust, which takes
+/// the raw fingerprint, and not the key it is stored under. Keyed, so no session can
+/// test guessed fingerprints against it offline.
+pub fn fingerprint_digest(key: &DigestKey, user: &UserId, hash: &str) -> String {
+    let digest = hmac(&key.0, &[user.as_str().as_bytes(), b"\0", hash.as_bytes()]);
     hex::encode(&digest[..8])
+}
+
+/// HMAC-SHA-256 (RFC 2104) of the concatenated `parts`, for keys of at most 64 bytes.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let (mut inner_pad, mut outer_pad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for (i, byte) in key.iter().enumerate() {
+        inner_pad[i] ^= byte;
+        outer_pad[i] ^= byte;
+    }
+    let inner = parts
+        .iter()
+        .fold(Sha256::new().chain_update(inner_pad), |h, part| {
+            h.chain_update(part)
+        })
+        .finalize();
+    Sha256::new()
+        .chain_update(outer_pad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 wire_enum! {

@@ -154,6 +154,18 @@ impl Store {
         .await
     }
 
+    /// Spends one write of the calling session's budget, with nothing else written:
+    /// what a trust naming no device costs, so guessing fingerprints is as limited as
+    /// trusting (docs/design.md "Fingerprints"). 429 past the budget.
+    pub async fn spend_write(&self, identity: &Identity, now: Epoch) -> Result<(), Error> {
+        let budget = Budget::Session(&identity.session_id);
+        let actions = vec![
+            self.caller_check(identity, now)?,
+            self.rate_limit(&identity.user_id, budget, now)?,
+        ];
+        self.transact(actions).await.map_err(explain)
+    }
+
     /// Names a device as the user chose, for good: later sign-ins keep the name. Spends
     /// the calling session's budget, like trust.
     pub async fn rename_device(
