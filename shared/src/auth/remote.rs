@@ -1,6 +1,6 @@
 //! The identity provider's published keys (`JWT_JWKS_URL`, docs/configuration.md).
 //! Refreshed lazily — at cold start, on a key id not yet held (rotation) and once stale
-//! ([`refresh_after`]) — so a removed key stops verifying on warm functions too. A
+//! ([`fresh_for`]: its max-age less its Age) — so a removed key stops verifying on warm functions too. A
 //! failed fetch keeps the keys held: dropping them would turn a provider's outage into
 //! a 503 for everyone. Every side is bounded (HTTPS, [`FETCH_TIMEOUT`],
 //! [`MAX_DOCUMENT_BYTES`], [`MAX_KEYS`], [`COOL_DOWN`]), so tokens with made-up key
