@@ -351,3 +351,50 @@ async fn jwt_attacks_on_an_rs256_deployment_are_refused_and_change_nothing() {
     ];
     assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
 }
+
+#[tokio::test]
+async fn tokens_with_critical_extensions_or_confused_claim_types_are_refused() {
+    use jsonwebtoken::Header;
+    let t = TestApp::with(&[
+        ("JWT_ISSUER", "https://auth.test"),
+        ("JWT_AUDIENCE", "devices"),
+    ])
+    .await;
+    let claims = json!({
+        "sub": t.user, "sid": t.session, "exp": now() + 600,
+        "iss": "https://auth.test", "aud": "devices",
+    });
+    let valid = mint(claims.clone());
+    let device = sign_in_with(&t, &valid).await;
+    let with_crit = |crit: &[&str]| {
+        let header = Header {
+            crit: Some(crit.iter().map(|name| name.to_string()).collect()),
+            ..Header::default()
+        };
+        sign(
+            header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+    };
+    let with = |name: &str, value: serde_json::Value| {
+        let mut claims = claims.clone();
+        claims[name] = value;
+        mint(claims)
+    };
+    let attacks = [
+        // RFC 7515 §4.1.11: an extension the recipient does not understand, marked
+        // critical, must make the token invalid.
+        (
+            "an unknown critical extension",
+            with_crit(&["https://auth.test/step-up-policy"]),
+        ),
+        ("an empty crit list", with_crit(&[])),
+        ("a registered claim marked critical", with_crit(&["exp"])),
+        // A claim of the wrong type is not a missing one.
+        ("iss as a number", with("iss", json!(42))),
+        ("aud as a number", with("aud", json!(42))),
+        ("sub as a number", with("sub", json!(42))),
+    ];
+    assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
+}
