@@ -52,6 +52,10 @@ step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 # The stack runs with a small session cap and step-up on, so the end-to-end tests see
 # both as deployed (tests/e2e/test_device_control.py); the endpoint tests set their own.
 export MAX_ACTIVE_SESSIONS_PER_USER=4 STEP_UP_MAX_AGE_SECONDS=600
+# …and at the most verbose level the template accepts (LogLevel=TRACE reaches the
+# functions as AWS_LAMBDA_LOG_LEVEL): tests/e2e/test_logging.py checks that even then
+# no token, fingerprint or Authorization value is logged.
+export AWS_LAMBDA_LOG_LEVEL=TRACE
 start_api "$logs/api.log"
 API_URL="http://127.0.0.1:$API_PORT" API_LOG="$logs/api.log" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 

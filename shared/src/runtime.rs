@@ -13,6 +13,9 @@ use aws_types::SdkConfig;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use lambda_http::{Body, Context, Request, RequestExt, Response, service_fn};
 use tracing::Instrument;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::app::App;
 use crate::config::Config;
@@ -234,28 +237,65 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
     }
 }
 
-/// JSON lines for CloudWatch, one level for the whole binary from `RUST_LOG` or
-/// Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by the template's LoggingConfig): every
-/// function logs this way, routes or not. A plain level filter, not EnvFilter, whose
-/// regex engine costs binary size and cold start.
-pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .ok()
-        .and_then(|level| {
-            level
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+/// This service's own crates: the configured level applies to them in full. The
+/// binaries' own crates (`functions/src/bin/`) only call into `functions` and log
+/// nothing themselves.
+pub const OWN_CRATES: &[&str] = &["shared", "functions"];
+
+/// The most verbose level any other crate (lambda_runtime, lambda_http, hyper, the AWS
+/// SDK…) logs at, whatever the configured level: at TRACE the runtime logs every raw
+/// event (bearer tokens, request bodies) and the SDK every request and response. At
+/// INFO and below they log as configured.
+pub const DEPENDENCY_CAP: LevelFilter = LevelFilter::INFO;
+
+/// The configured level: Lambda's `AWS_LAMBDA_LOG_LEVEL` (the template's `LogLevel`)
+/// first, so the level a deployment chose is the one used, then `RUST_LOG` (locally),
+/// then INFO. A value that is not a level (`RUST_LOG=shared=debug`) is skipped.
+pub fn log_level(var: impl Fn(&str) -> Option<String>) -> LevelFilter {
+    ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .into_iter()
+        .find_map(|name| var(name).and_then(|level| level.trim().parse::<LevelFilter>().ok()))
+        .unwrap_or(LevelFilter::INFO)
+}
+
+/// What is logged at `level`: this service's crates ([`OWN_CRATES`]) at `level`,
+/// every other crate at `level` or [`DEPENDENCY_CAP`], whichever is less verbose.
+/// A target filter, not EnvFilter, whose regex engine costs binary size and cold start.
+pub fn log_filter(level: LevelFilter) -> Targets {
+    Targets::new()
+        .with_default(std::cmp::min(level, DEPENDENCY_CAP))
+        .with_targets(OWN_CRATES.iter().map(|name| (*name, level)))
+}
+
+/// JSON lines for CloudWatch, as Lambda's advanced logging controls read them: each
+/// line has `level` and an RFC 3339 UTC `timestamp` (a line without a valid timestamp
+/// counts as INFO there, so it would pass a WARN or ERROR filter). `writer` takes them.
+pub fn log_subscriber<W>(level: LevelFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .json()
-        .with_max_level(level)
+        .with_writer(writer)
+        .with_max_level(LevelFilter::TRACE)
+        .with_timer(tracing_subscriber::fmt::time::SystemTime)
         .with_target(false)
         .with_current_span(true)
         .with_span_list(false)
-        .without_time()
-        .init();
+        .finish()
+        .with(log_filter(level))
+}
+
+/// Logging for every function here, routes or not: [`log_subscriber`] on stdout at
+/// [`log_level`], and one line saying which level.
+pub fn init_logging() {
+    let level = log_level(|name| std::env::var(name).ok());
+    log_subscriber(level, std::io::stdout).init();
+    tracing::info!(
+        level = %level,
+        dependencies = %std::cmp::min(level, DEPENDENCY_CAP),
+        "logging"
+    );
 }
 
 #[cfg(test)]
@@ -369,6 +409,147 @@ mod tests {
         vars.push(("AWS_DEFAULT_REGION", "us-east-1"));
         let config = sdk_config_from(environment(&vars)).unwrap();
         assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
+    }
+
+    /// What a subscriber at `level` writes for `emit`, one JSON value per line.
+    fn logged_at(level: LevelFilter, emit: impl FnOnce()) -> Vec<serde_json::Value> {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        tracing::subscriber::with_default(log_subscriber(level, move || writer.clone()), emit);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// One event of each level from `target`, as the runtime's own would be.
+    fn every_level_from(target: &'static str) {
+        macro_rules! each_level {
+            ($target:literal) => {{
+                tracing::trace!(target: $target, body = "Bearer eyJ.secret", "raw JSON event received from Lambda");
+                tracing::debug!(target: $target, "debug");
+                tracing::info!(target: $target, "info");
+                tracing::warn!(target: $target, "warn");
+                tracing::error!(target: $target, "error");
+            }};
+        }
+        match target {
+            "lambda_runtime::layers::api_response" => {
+                each_level!("lambda_runtime::layers::api_response")
+            }
+            "lambda_http" => each_level!("lambda_http"),
+            "hyper::proto::h1" => each_level!("hyper::proto::h1"),
+            "aws_smithy_runtime::client" => each_level!("aws_smithy_runtime::client"),
+            "shared::auth" => each_level!("shared::auth"),
+            "functions::routes" => each_level!("functions::routes"),
+            _ => unreachable!("{target}"),
+        }
+    }
+
+    fn levels(lines: &[serde_json::Value]) -> Vec<&str> {
+        lines.iter().map(|l| l["level"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn dependencies_never_log_below_info_whatever_the_level() {
+        for dependency in [
+            "lambda_runtime::layers::api_response",
+            "lambda_http",
+            "hyper::proto::h1",
+            "aws_smithy_runtime::client",
+        ] {
+            for level in [LevelFilter::TRACE, LevelFilter::DEBUG] {
+                let lines = logged_at(level, || every_level_from(dependency));
+                assert_eq!(
+                    levels(&lines),
+                    ["INFO", "WARN", "ERROR"],
+                    "{dependency} at {level}"
+                );
+                let text = serde_json::to_string(&lines).unwrap();
+                assert!(!text.contains("Bearer"), "{text}");
+            }
+            let lines = logged_at(LevelFilter::WARN, || every_level_from(dependency));
+            assert_eq!(levels(&lines), ["WARN", "ERROR"], "{dependency} at WARN");
+            let lines = logged_at(LevelFilter::OFF, || every_level_from(dependency));
+            assert!(lines.is_empty(), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn this_services_crates_log_at_the_configured_level() {
+        for own in ["shared::auth", "functions::routes"] {
+            let lines = logged_at(LevelFilter::TRACE, || every_level_from(own));
+            assert_eq!(levels(&lines), ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]);
+            let lines = logged_at(LevelFilter::DEBUG, || every_level_from(own));
+            assert_eq!(levels(&lines), ["DEBUG", "INFO", "WARN", "ERROR"]);
+            let lines = logged_at(LevelFilter::ERROR, || every_level_from(own));
+            assert_eq!(levels(&lines), ["ERROR"]);
+        }
+    }
+
+    #[test]
+    fn every_line_has_lambdas_level_and_an_rfc_3339_timestamp() {
+        let before = time::OffsetDateTime::now_utc();
+        let lines = logged_at(LevelFilter::TRACE, || {
+            let span = tracing::info_span!("request", path = "/devices");
+            span.in_scope(|| tracing::error!(code = "X", "request failed"));
+            tracing::warn!("slow");
+        });
+        let after = time::OffsetDateTime::now_utc();
+        assert_eq!(levels(&lines), ["ERROR", "WARN"], "Lambda's level names");
+        for line in &lines {
+            let timestamp = line["timestamp"]
+                .as_str()
+                .expect("a timestamp on every line");
+            let at = time::OffsetDateTime::parse(
+                timestamp,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap_or_else(|e| panic!("{timestamp:?} is not RFC 3339: {e}"));
+            assert!(timestamp.ends_with('Z'), "UTC: {timestamp}");
+            let slack = time::Duration::seconds(1);
+            assert!(before - slack <= at && at <= after + slack, "{timestamp}");
+        }
+        assert_eq!(lines[0]["span"]["path"], "/devices");
+        assert_eq!(lines[0]["fields"]["message"], "request failed");
+        assert!(lines[0].get("target").is_none());
+    }
+
+    #[test]
+    fn lambdas_log_level_comes_before_rust_log() {
+        let level = |vars: &[(&str, &str)]| log_level(environment(vars));
+        assert_eq!(level(&[]), LevelFilter::INFO);
+        assert_eq!(level(&[("RUST_LOG", "debug")]), LevelFilter::DEBUG);
+        assert_eq!(
+            level(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]),
+            LevelFilter::WARN
+        );
+        assert_eq!(
+            level(&[("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "trace")]),
+            LevelFilter::WARN,
+            "the deployment's LogLevel wins"
+        );
+        assert_eq!(
+            level(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("RUST_LOG", "error")]),
+            LevelFilter::TRACE
+        );
+        assert_eq!(
+            level(&[("AWS_LAMBDA_LOG_LEVEL", "loud"), ("RUST_LOG", "error")]),
+            LevelFilter::ERROR,
+            "not a level: the next"
+        );
+        assert_eq!(level(&[("RUST_LOG", "shared=debug")]), LevelFilter::INFO);
     }
 
     #[test]

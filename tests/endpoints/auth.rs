@@ -50,7 +50,7 @@ async fn bad_tokens_and_malformed_headers_are_401_on_every_route() {
     let wrong_key = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({ "sub": t.user, "sid": t.session, "exp": now() + 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-0123"),
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-0123").unwrap(),
     )
     .unwrap();
     let headers = [
@@ -271,7 +271,7 @@ async fn jwt_attacks_on_an_hs256_deployment_are_refused_and_change_nothing() {
             sign(
                 Header::new(Algorithm::HS512),
                 &claims(json!({})),
-                &EncodingKey::from_secret(SECRET.as_bytes()),
+                &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
             ),
         ),
         (
@@ -279,7 +279,7 @@ async fn jwt_attacks_on_an_hs256_deployment_are_refused_and_change_nothing() {
             sign(
                 Header::default(),
                 &claims(json!({})),
-                &EncodingKey::from_secret(b"not-the-secret-not-the-secret-0123"),
+                &EncodingKey::from_secret(b"not-the-secret-not-the-secret-0123").unwrap(),
             ),
         ),
         ("expired", mint(claims(json!({ "exp": now() - 600 })))),
@@ -344,10 +344,57 @@ async fn jwt_attacks_on_an_rs256_deployment_are_refused_and_change_nothing() {
             sign(
                 Header::default(),
                 &claims,
-                &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+                &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
             ),
         ),
         ("HS256 with a guessed secret", mint(claims.clone())),
+    ];
+    assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
+}
+
+#[tokio::test]
+async fn tokens_with_critical_extensions_or_confused_claim_types_are_refused() {
+    use jsonwebtoken::Header;
+    let t = TestApp::with(&[
+        ("JWT_ISSUER", "https://auth.test"),
+        ("JWT_AUDIENCE", "devices"),
+    ])
+    .await;
+    let claims = json!({
+        "sub": t.user, "sid": t.session, "exp": now() + 600,
+        "iss": "https://auth.test", "aud": "devices",
+    });
+    let valid = mint(claims.clone());
+    let device = sign_in_with(&t, &valid).await;
+    let with_crit = |crit: &[&str]| {
+        let header = Header {
+            crit: Some(crit.iter().map(|name| name.to_string()).collect()),
+            ..Header::default()
+        };
+        sign(
+            header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        )
+    };
+    let with = |name: &str, value: serde_json::Value| {
+        let mut claims = claims.clone();
+        claims[name] = value;
+        mint(claims)
+    };
+    let attacks = [
+        // RFC 7515 §4.1.11: an extension the recipient does not understand, marked
+        // critical, must make the token invalid.
+        (
+            "an unknown critical extension",
+            with_crit(&["https://auth.test/step-up-policy"]),
+        ),
+        ("an empty crit list", with_crit(&[])),
+        ("a registered claim marked critical", with_crit(&["exp"])),
+        // A claim of the wrong type is not a missing one.
+        ("iss as a number", with("iss", json!(42))),
+        ("aud as a number", with("aud", json!(42))),
+        ("sub as a number", with("sub", json!(42))),
     ];
     assert_refused_and_nothing_changed(&t, &device, &valid, &attacks).await;
 }

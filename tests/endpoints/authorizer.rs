@@ -311,7 +311,8 @@ async fn unknown_sessions_bad_tokens_and_no_token_are_denied_alike() {
                 &jsonwebtoken::encode(
                     &jsonwebtoken::Header::default(),
                     &json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 }),
-                    &jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-not-the-secret-012"),
+                    &jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-not-the-secret-012")
+                        .unwrap(),
                 )
                 .unwrap(),
             ),

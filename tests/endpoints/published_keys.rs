@@ -39,6 +39,8 @@ struct Provider {
     answer: Arc<Mutex<Publish>>,
     /// The `Cache-Control` header its answers carry, if any.
     cache_control: Arc<Mutex<Option<String>>>,
+    /// The `Age` header its answers carry, if any (as through a CDN).
+    age: Arc<Mutex<Option<String>>>,
     fetches: Arc<AtomicUsize>,
 }
 
@@ -51,8 +53,10 @@ impl Provider {
         );
         let answer = Arc::new(Mutex::new(answer));
         let cache_control = Arc::new(Mutex::new(None::<String>));
+        let age = Arc::new(Mutex::new(None::<String>));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (shared, caching, count) = (answer.clone(), cache_control.clone(), fetches.clone());
+        let aged = age.clone();
         tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((mut socket, _)) = listener.accept().await {
@@ -72,6 +76,10 @@ impl Provider {
                     Some(value) => format!("cache-control: {value}\r\n"),
                     None => String::new(),
                 };
+                let caching = match aged.lock().unwrap().as_deref() {
+                    Some(value) => format!("{caching}age: {value}\r\n"),
+                    None => caching,
+                };
                 let head = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{caching}connection: close\r\n\r\n",
                     body.len()
@@ -84,6 +92,7 @@ impl Provider {
             url,
             answer,
             cache_control,
+            age,
             fetches,
         }
     }
@@ -95,6 +104,11 @@ impl Provider {
     /// Answers from now on carry `Cache-Control: {value}`.
     fn cache_control(&self, value: &str) {
         *self.cache_control.lock().unwrap() = Some(value.into());
+    }
+
+    /// Answers from now on carry `Age: {value}`.
+    fn age(&self, value: &str) {
+        *self.age.lock().unwrap() = Some(value.into());
     }
 
     fn fetches(&self) -> usize {
@@ -342,6 +356,35 @@ async fn the_provider_max_age_sets_the_schedule_within_the_ceiling() {
         assert_refused(&list_devices(&t, &rsa).await);
         assert_eq!(provider.fetches(), 2, "{cache_control}: refreshed");
     }
+}
+
+#[tokio::test]
+async fn a_set_served_from_a_cache_is_fresh_for_its_max_age_less_its_age() {
+    let provider = Provider::start(Publish::Keys(vec![
+        ("rsa-1", Algorithm::RS256),
+        ("ec-2", Algorithm::ES256),
+    ]))
+    .await;
+    // A CDN held the document 600 s of its 900: fresh for 300 s more, not 900.
+    provider.cache_control("public, max-age=900");
+    provider.age("600");
+    let t = provider.app().await;
+    let rsa = token(&t, "rsa-1", Algorithm::RS256);
+    sign_in(&t, &rsa).await;
+
+    provider.publish(Publish::Keys(vec![("ec-2", Algorithm::ES256)]));
+    let fresh_for = Duration::from_secs(300);
+    t.app.config.verifier.let_time_pass(fresh_for - MARGIN);
+    list_devices(&t, &rsa).await.assert_status(200);
+    assert_eq!(provider.fetches(), 1, "still fresh");
+
+    t.app.config.verifier.let_time_pass(MARGIN);
+    assert_refused(&list_devices(&t, &rsa).await);
+    assert_eq!(
+        provider.fetches(),
+        2,
+        "stale once its age is counted: refreshed"
+    );
 }
 
 #[tokio::test]

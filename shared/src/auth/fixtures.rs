@@ -22,7 +22,7 @@ pub fn hs256(claims: &serde_json::Value) -> String {
     encode(
         &Header::default(),
         claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap()
 }

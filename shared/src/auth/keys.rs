@@ -60,9 +60,10 @@ impl KeyMaterial {
                 ));
             }
             KeyMaterial::Secret(secret) => {
-                vec![VerificationKey::any(DecodingKey::from_secret(
-                    secret.as_bytes(),
-                ))]
+                // Never empty here: shorter than MIN_SECRET_BYTES is refused above.
+                let key = DecodingKey::from_secret(secret.as_bytes())
+                    .map_err(|error| format!("JWT_SECRET: {error}"))?;
+                vec![VerificationKey::any(key)]
             }
             _ if symmetric => {
                 return Err(

@@ -332,7 +332,7 @@ mod tests {
             encode(
                 &header,
                 &claims(),
-                &EncodingKey::from_secret(SECRET.as_bytes()),
+                &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
             )
             .unwrap()
         };
@@ -383,7 +383,7 @@ mod tests {
         let forged = encode(
             &Header::default(),
             &claims(),
-            &EncodingKey::from_secret(b"some-other-secret-some-other-secret"),
+            &EncodingKey::from_secret(b"some-other-secret-some-other-secret").unwrap(),
         )
         .unwrap();
         assert!(v.verify(&forged).is_none(), "wrong key");
@@ -401,7 +401,7 @@ mod tests {
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
             &claims(),
-            &EncodingKey::from_secret(SECRET.as_bytes()),
+            &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
         )
         .unwrap();
         assert!(v.verify(&hs512).is_none(), "an algorithm not configured");
@@ -419,7 +419,7 @@ mod tests {
         let confused = encode(
             &Header::default(),
             &claims(),
-            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
         )
         .unwrap();
         assert!(v.verify(&confused).is_none());

@@ -1,6 +1,6 @@
 //! The identity provider's published keys (`JWT_JWKS_URL`, docs/configuration.md).
 //! Refreshed lazily — at cold start, on a key id not yet held (rotation) and once stale
-//! ([`refresh_after`]) — so a removed key stops verifying on warm functions too. A
+//! ([`fresh_for`]: its max-age less its Age) — so a removed key stops verifying on warm functions too. A
 //! failed fetch keeps the keys held: dropping them would turn a provider's outage into
 //! a 503 for everyone. Every side is bounded (HTTPS, [`FETCH_TIMEOUT`],
 //! [`MAX_DOCUMENT_BYTES`], [`MAX_KEYS`], [`COOL_DOWN`]), so tokens with made-up key
@@ -41,20 +41,62 @@ pub const MAX_KEYS: usize = 16;
 /// [`REFRESH_DEFAULT`]. `s-maxage` is for shared caches and is not read: each
 /// function instance is a private one.
 pub fn refresh_after(cache_control: Option<&str>) -> Duration {
+    match freshness_lifetime(cache_control) {
+        Lifetime::Floor => REFRESH_FLOOR,
+        Lifetime::MaxAge(seconds) => {
+            Duration::from_secs(seconds).clamp(REFRESH_FLOOR, REFRESH_CEILING)
+        }
+        Lifetime::Default => REFRESH_DEFAULT,
+    }
+}
+
+/// How long a fetched set stays fresh from now: [`refresh_after`] of its
+/// `Cache-Control`, less its `Age` (RFC 9111 §4.2.3: the time it already spent in
+/// caches on the way, so a set a CDN held for 50 minutes of a one-hour max-age is fresh
+/// for ten more), then clamped as [`refresh_after`] is: never below [`REFRESH_FLOOR`].
+/// `Age` is delta-seconds; of a list, the first member counts; anything else is ignored
+/// (§5.1). Without `no-cache`/`no-store`, the lifetime `Age` is subtracted from is the
+/// provider's `max-age` before clamping, or [`REFRESH_DEFAULT`] without one.
+pub fn fresh_for(cache_control: Option<&str>, age: Option<&str>) -> Duration {
+    let age = age
+        .and_then(|age| age.split(',').next())
+        .and_then(|first| {
+            let first = first.trim();
+            // Unquoted digits only (delta-seconds).
+            (!first.starts_with('"')).then_some(first)
+        })
+        .and_then(delta_seconds)
+        .unwrap_or(0);
+    let lifetime = match freshness_lifetime(cache_control) {
+        Lifetime::Floor => return REFRESH_FLOOR,
+        Lifetime::MaxAge(seconds) => seconds,
+        Lifetime::Default => REFRESH_DEFAULT.as_secs(),
+    };
+    Duration::from_secs(lifetime.saturating_sub(age)).clamp(REFRESH_FLOOR, REFRESH_CEILING)
+}
+
+enum Lifetime {
+    Floor,
+    MaxAge(u64),
+    Default,
+}
+
+/// The lifetime `Cache-Control` gives, before any clamping.
+fn freshness_lifetime(cache_control: Option<&str>) -> Lifetime {
     let mut max_age = None;
     for directive in cache_control.unwrap_or_default().split(',') {
         let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
         let name = name.trim();
         if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
-            return REFRESH_FLOOR;
+            return Lifetime::Floor;
         }
         if name.eq_ignore_ascii_case("max-age") && max_age.is_none() {
             max_age = Some(delta_seconds(value.trim()));
         }
     }
     match max_age.flatten() {
-        Some(seconds) => Duration::from_secs(seconds).clamp(REFRESH_FLOOR, REFRESH_CEILING),
-        None => REFRESH_DEFAULT,
+        Some(seconds) => Lifetime::MaxAge(seconds),
+        None => Lifetime::Default,
     }
 }
 
@@ -138,7 +180,7 @@ impl RemoteJwks {
 
     /// Fetches the published document and hands it to `adopt`, unless the last
     /// attempt was less than [`COOL_DOWN`] ago (`None`). The set counts as fresh
-    /// (for [`refresh_after`] of the response) only once `adopt` took it: a document
+    /// (for [`fresh_for`] of the response) only once `adopt` took it: a document
     /// without a usable key is retried after the cool-down like a failed fetch.
     /// Concurrent callers wait for the one fetch, and `adopt` runs before they go on.
     pub async fn refresh_if_due(
@@ -175,7 +217,8 @@ impl RemoteJwks {
         // Several header lines are one comma-separated list (RFC 9110 §5.3); none
         // reads as an empty one.
         let cache_control: Vec<&str> = response.headers().get_all("cache-control").collect();
-        let fresh_for = refresh_after(Some(&cache_control.join(",")));
+        let age = response.headers().get("age");
+        let fresh_for = fresh_for(Some(&cache_control.join(",")), age);
         let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES)
             .collect()
             .await
@@ -275,6 +318,58 @@ mod tests {
             "\u{0}\u{ff}=",
         ] {
             assert_eq!(refresh_after(Some(garbage)), REFRESH_DEFAULT, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn age_is_subtracted_from_the_freshness() {
+        assert_eq!(fresh_for(Some("max-age=900"), None), secs(900));
+        assert_eq!(fresh_for(Some("max-age=900"), Some("600")), secs(300));
+        assert_eq!(
+            fresh_for(Some("public, max-age=900"), Some(" 0 ")),
+            secs(900)
+        );
+        assert_eq!(
+            fresh_for(Some("max-age=3600"), Some("3000")),
+            secs(600),
+            "from the max-age, not from the ceiling"
+        );
+        assert_eq!(
+            fresh_for(Some("max-age=7200"), Some("3000")),
+            REFRESH_CEILING,
+            "then clamped"
+        );
+        assert_eq!(fresh_for(Some("max-age=900"), Some("880")), REFRESH_FLOOR);
+        assert_eq!(
+            fresh_for(Some("max-age=900"), Some("5000")),
+            REFRESH_FLOOR,
+            "older than its max-age"
+        );
+        assert_eq!(
+            fresh_for(Some("max-age=900"), Some("99999999999999999999999")),
+            REFRESH_FLOOR
+        );
+        assert_eq!(
+            fresh_for(None, Some("200")),
+            secs(100),
+            "the default lifetime too"
+        );
+        assert_eq!(
+            fresh_for(Some("max-age=900"), Some("600, 100")),
+            secs(300),
+            "the first"
+        );
+        assert_eq!(fresh_for(Some("no-cache"), Some("10")), REFRESH_FLOOR);
+    }
+
+    #[test]
+    fn an_invalid_age_is_ignored() {
+        for garbage in ["", "-1", "1.5", "soon", "\"600\"", "+600", "600s"] {
+            assert_eq!(
+                fresh_for(Some("max-age=900"), Some(garbage)),
+                secs(900),
+                "{garbage:?}"
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! Devices: what the user said about one (trust) and what that makes it now.
 //! The rules are in docs/design.md.
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -40,24 +41,13 @@ pub fn fingerprint_digest(key: &DigestKey, user: &UserId, hash: &str) -> String 
     hex::encode(&digest[..8])
 }
 
-/// HMAC-SHA-256 (RFC 2104) of the concatenated `parts`, for keys of at most 64 bytes.
+/// HMAC-SHA-256 (RFC 2104) of the concatenated `parts`.
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let (mut inner_pad, mut outer_pad) = ([0x36u8; 64], [0x5cu8; 64]);
-    for (i, byte) in key.iter().enumerate() {
-        inner_pad[i] ^= byte;
-        outer_pad[i] ^= byte;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
     }
-    let inner = parts
-        .iter()
-        .fold(Sha256::new().chain_update(inner_pad), |h, part| {
-            h.chain_update(part)
-        })
-        .finalize();
-    Sha256::new()
-        .chain_update(outer_pad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+    mac.finalize().into_bytes().into()
 }
 
 wire_enum! {
@@ -106,6 +96,16 @@ wire_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mac_is_rfc_4231_hmac_sha_256() {
+        // RFC 4231, test case 2, the message given in two parts.
+        let mac = hmac(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn trust_levels() {
