@@ -361,7 +361,7 @@ async fn tokens_with_critical_extensions_or_confused_claim_types_are_refused() {
     ])
     .await;
     let claims = json!({
-        "sub": t.user, "sid": t.session, "exp": now() + 600,
+        "sub": t.user, "sid": t.session, "iat": now(), "exp": now() + 600,
         "iss": "https://auth.test", "aud": "devices",
     });
     let valid = mint(claims.clone());
