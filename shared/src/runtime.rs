@@ -298,6 +298,33 @@ pub fn init_logging() {
     );
 }
 
+/// What the service's own subscriber at `level` writes while `run` runs, one JSON value
+/// per line (for tests of what is logged).
+#[cfg(test)]
+pub(crate) fn logged_at<T>(
+    level: LevelFilter,
+    run: impl FnOnce() -> T,
+) -> (T, Vec<serde_json::Value>) {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let result =
+        tracing::subscriber::with_default(log_subscriber(level, move || writer.clone()), run);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let lines = text.lines().map(|line| serde_json::from_str(line).unwrap());
+    (result, lines.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,28 +438,6 @@ mod tests {
         assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
     }
 
-    /// What a subscriber at `level` writes for `emit`, one JSON value per line.
-    fn logged_at(level: LevelFilter, emit: impl FnOnce()) -> Vec<serde_json::Value> {
-        #[derive(Clone, Default)]
-        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        tracing::subscriber::with_default(log_subscriber(level, move || writer.clone()), emit);
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
     /// One event of each level from `target`, as the runtime's own would be.
     fn every_level_from(target: &'static str) {
         macro_rules! each_level {
@@ -470,7 +475,7 @@ mod tests {
             "aws_smithy_runtime::client",
         ] {
             for level in [LevelFilter::TRACE, LevelFilter::DEBUG] {
-                let lines = logged_at(level, || every_level_from(dependency));
+                let (_, lines) = logged_at(level, || every_level_from(dependency));
                 assert_eq!(
                     levels(&lines),
                     ["INFO", "WARN", "ERROR"],
@@ -479,9 +484,9 @@ mod tests {
                 let text = serde_json::to_string(&lines).unwrap();
                 assert!(!text.contains("Bearer"), "{text}");
             }
-            let lines = logged_at(LevelFilter::WARN, || every_level_from(dependency));
+            let (_, lines) = logged_at(LevelFilter::WARN, || every_level_from(dependency));
             assert_eq!(levels(&lines), ["WARN", "ERROR"], "{dependency} at WARN");
-            let lines = logged_at(LevelFilter::OFF, || every_level_from(dependency));
+            let (_, lines) = logged_at(LevelFilter::OFF, || every_level_from(dependency));
             assert!(lines.is_empty(), "{lines:?}");
         }
     }
@@ -489,11 +494,11 @@ mod tests {
     #[test]
     fn this_services_crates_log_at_the_configured_level() {
         for own in ["shared::auth", "functions::routes"] {
-            let lines = logged_at(LevelFilter::TRACE, || every_level_from(own));
+            let (_, lines) = logged_at(LevelFilter::TRACE, || every_level_from(own));
             assert_eq!(levels(&lines), ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]);
-            let lines = logged_at(LevelFilter::DEBUG, || every_level_from(own));
+            let (_, lines) = logged_at(LevelFilter::DEBUG, || every_level_from(own));
             assert_eq!(levels(&lines), ["DEBUG", "INFO", "WARN", "ERROR"]);
-            let lines = logged_at(LevelFilter::ERROR, || every_level_from(own));
+            let (_, lines) = logged_at(LevelFilter::ERROR, || every_level_from(own));
             assert_eq!(levels(&lines), ["ERROR"]);
         }
     }
@@ -501,7 +506,7 @@ mod tests {
     #[test]
     fn every_line_has_lambdas_level_and_an_rfc_3339_timestamp() {
         let before = time::OffsetDateTime::now_utc();
-        let lines = logged_at(LevelFilter::TRACE, || {
+        let (_, lines) = logged_at(LevelFilter::TRACE, || {
             let span = tracing::info_span!("request", path = "/devices");
             span.in_scope(|| tracing::error!(code = "X", "request failed"));
             tracing::warn!("slow");

@@ -233,7 +233,6 @@ fn pem_key(pem: &str, algorithms: &[Algorithm]) -> Result<DecodingKey, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
@@ -244,27 +243,7 @@ mod tests {
 
     /// What a closure logs, as JSON lines.
     fn logged<T>(run: impl FnOnce() -> T) -> (T, Vec<serde_json::Value>) {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .finish();
-        let result = tracing::subscriber::with_default(subscriber, run);
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let lines = text.lines().map(|l| serde_json::from_str(l).unwrap());
-        (result, lines.collect())
+        crate::runtime::logged_at(tracing_subscriber::filter::LevelFilter::TRACE, run)
     }
 
     #[test]
