@@ -8,8 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::domain::{
-    Actor, EventType, Lifetime, Origin, SecurityEvent, Session, SessionId, TargetType, UserId,
-    fingerprint_hash,
+    Actor, EventType, Origin, SecurityEvent, SessionId, TargetType, UserId, fingerprint_hash,
 };
 use shared::store::SignInWrite;
 
@@ -320,16 +319,7 @@ async fn a_trust_landing_after_the_read_keeps_the_device_a_sign_in_meant_to_remo
     let mut device = candidate.clone();
     device.id = shared::domain::DeviceId::new();
     device.fingerprint_hash = fingerprint_hash("tablet");
-    let session = Session {
-        id: SessionId::parse("tablet-session").unwrap(),
-        device_id: device.id.clone(),
-        lifetime: Lifetime::start(at, 1800, 43_200),
-        started_at: at,
-        last_activity: at,
-        ip_address: None,
-        location: None,
-        login_method: None,
-    };
+    let session = new_session("tablet-session", &device.id, at);
     let event = |event_type, target: &str| {
         SecurityEvent::new(
             &user,
@@ -388,16 +378,7 @@ async fn a_trust_landing_during_a_sign_in_on_its_device_makes_the_sign_in_read_a
 
     let user = UserId::parse(&t.user).unwrap();
     let at = now();
-    let session = Session {
-        id: SessionId::parse("late").unwrap(),
-        device_id: device.id.clone(),
-        lifetime: Lifetime::start(at, 1800, 43_200),
-        started_at: at,
-        last_activity: at,
-        ip_address: None,
-        location: None,
-        login_method: None,
-    };
+    let session = new_session("late", &device.id, at);
     let event = SecurityEvent::new(
         &user,
         EventType::SuccessfulLogin,

@@ -6,7 +6,7 @@
 use serde_json::json;
 use shared::auth::Identity;
 use shared::domain::{Actor, EventType, Origin, SecurityEvent, TargetType};
-use shared::domain::{DeviceId, Lifetime, Session, SessionId, UserId};
+use shared::domain::{DeviceId, SessionId, UserId};
 use shared::error::Error;
 use shared::store::SignInWrite;
 
@@ -51,16 +51,7 @@ async fn a_rename_landing_during_a_sign_in_makes_the_sign_in_read_again() {
 
     // The sign-in writes from its read (the count is current: only the name differs).
     let at = now();
-    let session = Session {
-        id: SessionId::parse("late").unwrap(),
-        device_id: device.id.clone(),
-        lifetime: Lifetime::start(at, 1800, 43_200),
-        started_at: at,
-        last_activity: at,
-        ip_address: None,
-        location: None,
-        login_method: None,
-    };
+    let session = new_session("late", &device.id, at);
     let sign_in = event(&t, EventType::SuccessfulLogin, device.id.as_str());
     let write = SignInWrite {
         session: &session,
@@ -189,16 +180,7 @@ async fn a_victim_revoked_after_the_sign_in_read_is_not_evicted_and_the_sign_in_
 
     // The sign-in writes from its read (the count is current: only the victim differs).
     let at = now();
-    let session = Session {
-        id: SessionId::parse("newcomer").unwrap(),
-        device_id: DeviceId::parse(&keeper).unwrap(),
-        lifetime: Lifetime::start(at, 1800, 43_200),
-        started_at: at,
-        last_activity: at,
-        ip_address: None,
-        location: None,
-        login_method: None,
-    };
+    let session = new_session("newcomer", &DeviceId::parse(&keeper).unwrap(), at);
     let device = stale.device(&session.device_id).unwrap().clone();
     let sign_in = event(&t, EventType::SuccessfulLogin, device.id.as_str());
     let eviction = event(&t, EventType::SessionEvicted, victim.id.as_str());

@@ -608,6 +608,25 @@ pub fn now() -> i64 {
     shared::domain::now()
 }
 
+/// A session as a sign-in at `at` would make it (the default timeouts), for tests that
+/// write through the store directly.
+pub fn new_session(
+    id: &str,
+    device: &shared::domain::DeviceId,
+    at: i64,
+) -> shared::domain::Session {
+    shared::domain::Session {
+        id: shared::domain::SessionId::parse(id).unwrap(),
+        device_id: device.clone(),
+        lifetime: shared::domain::Lifetime::start(at, 1800, 43_200),
+        started_at: at,
+        last_activity: at,
+        ip_address: None,
+        location: None,
+        login_method: None,
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
