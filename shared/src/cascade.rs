@@ -1,7 +1,7 @@
 //! Cascades: ending many sessions at once (revoke-all, untrust, remove, the platform's
 //! revocations), read-decide-write passes repeated while sign-ins overtake them, so no
 //! session registered before the answer survives it (docs/design.md). The sign-in's
-//! own loop sits beside it, in `signin.rs`.
+//! own loop sits beside it, in `signin/`.
 
 use crate::app::App;
 use crate::auth::{Identity, LEEWAY_SECONDS};
