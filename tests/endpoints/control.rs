@@ -191,13 +191,7 @@ async fn destructive_routes_need_a_recent_sign_in_when_step_up_is_on() {
     let t = TestApp::with(&[("STEP_UP_MAX_AGE_SECONDS", "300")]).await;
     let laptop = t.sign_in("laptop").await;
     t.sign_in_other("phone", "phone").await;
-    let token = |auth_time: Option<i64>| {
-        let mut claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
-        if let Some(at) = auth_time {
-            claims["auth_time"] = json!(at);
-        }
-        format!("Bearer {}", mint(claims))
-    };
+    let token = |auth_time: Option<i64>| t.bearer_signed_in_at(auth_time);
     // Without `auth_time`, the session's registration counts as the sign-in.
     t.set_session(&t.session, &[("startedAt", n(now() - 3_600))])
         .await;
@@ -244,13 +238,7 @@ async fn step_up_covers_revoking_another_session_and_trust() {
     let t = TestApp::with(&[("STEP_UP_MAX_AGE_SECONDS", "300")]).await;
     t.sign_in("laptop").await;
     t.sign_in_other("phone", "phone").await;
-    let token = |auth_time: Option<i64>| {
-        let mut claims = json!({ "sub": t.user, "sid": t.session, "exp": now() + 600 });
-        if let Some(at) = auth_time {
-            claims["auth_time"] = json!(at);
-        }
-        format!("Bearer {}", mint(claims))
-    };
+    let token = |auth_time: Option<i64>| t.bearer_signed_in_at(auth_time);
     let refused = |answer: Answer| {
         answer.assert_status(401);
         assert_eq!(answer.code(), "STEP_UP_REQUIRED");

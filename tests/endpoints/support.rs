@@ -261,6 +261,16 @@ impl TestApp {
         mint(json!({ "sub": user, "sid": session, "exp": now() + 3600, "iat": now() }))
     }
 
+    /// A Bearer header for this test's session whose sign-in was at `auth_time` (none:
+    /// the claim left out), for the step-up tests.
+    pub fn bearer_signed_in_at(&self, auth_time: Option<i64>) -> String {
+        let mut claims = json!({ "sub": self.user, "sid": self.session, "exp": now() + 600 });
+        if let Some(at) = auth_time {
+            claims["auth_time"] = json!(at);
+        }
+        format!("Bearer {}", mint(claims))
+    }
+
     pub fn request(&self, route: Route) -> Call<'_> {
         Call {
             test: self,
