@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Map, Value, json};
 use shared::app::Part;
+use shared::auth::dpop;
 use shared::domain::{TrustLevel, rfc3339, trust_level};
 use shared::error::{AuthFailure, Error};
 use shared::{App, Deadline};
@@ -42,7 +43,7 @@ enum Shape {
 /// it, a deny, rather than leave Lambda's timeout to answer with an error.
 pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
     let started = std::time::Instant::now();
-    let Some((shape, header)) = read(&event) else {
+    let Some((shape, presented)) = read(&event) else {
         // A misconfigured authorizer, or not API Gateway: say what was sent (the keys
         // only: values may hold a token) and deny in every shape at once.
         let keys: Vec<&str> = event
@@ -52,7 +53,7 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
         tracing::error!(?keys, "not an authorizer event of a known shape: denied");
         return unknown_shape_deny();
     };
-    let decided = decide(app, header, deadline).await;
+    let decided = decide(app, presented, deadline).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     match decided {
         Ok(allowed) => {
@@ -61,6 +62,16 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
         }
         Err(error) => {
             let reason = match error {
+                Error::Unauthorized(_) if error.is_proof_refusal() => {
+                    // How a copied or replayed token of a bound session shows.
+                    tracing::warn!(
+                        decision = "deny",
+                        code = error.code(),
+                        latency_ms,
+                        "DPoP proof refused"
+                    );
+                    DENIED
+                }
                 Error::Unauthorized(_) => {
                     tracing::info!(
                         decision = "deny",
@@ -93,14 +104,12 @@ struct Allowed {
 /// The token verified, the session and its device read by key (two strongly
 /// consistent GetItems, whatever the account's size) and the session guarded, and,
 /// with `AUTHORIZER_ACTIVITY_SECONDS`, its activity recorded.
-async fn decide(
-    app: &App,
-    header: Result<Option<&str>, Error>,
-    deadline: Deadline,
-) -> Result<Allowed, Error> {
+async fn decide(app: &App, presented: Presented<'_>, deadline: Deadline) -> Result<Allowed, Error> {
     let read = async {
-        let identity = app.config.verifier.authenticate_header(header?).await?;
-        tracing::Span::current().record("user", identity.user_id.as_str());
+        let (authorization, proof) = (presented.authorization?, presented.proof?);
+        let identity = app
+            .identify(authorization, proof, &presented.target)
+            .await?;
         app.caller_with(identity, Part::OwnDevice).await
     };
     let caller = deadline.bound(read).await?;
@@ -137,6 +146,7 @@ async fn decide(
         ("isTrusted", json!(trust == TrustLevel::High)),
         ("expiresAt", json!(rfc3339(expires_at))),
         ("absoluteExpiresAt", json!(rfc3339(absolute))),
+        ("keyBound", json!(session.key_thumbprint.is_some())),
     ];
     Ok(Allowed {
         principal: identity.user_id.as_str().to_string(),
@@ -147,9 +157,18 @@ async fn decide(
     })
 }
 
-/// The event's shape and its `Authorization` value (`None`: absent; an error:
-/// malformed). `None` for an event of no known shape.
-fn read(event: &Value) -> Option<(Shape, Result<Option<&str>, Error>)> {
+/// What a request presented: its `Authorization` value (`None`: absent; an error:
+/// malformed), its DPoP proof, and the method and URL the proof must name.
+struct Presented<'a> {
+    authorization: Result<Option<&'a str>, Error>,
+    proof: Result<Option<&'a str>, Error>,
+    target: dpop::Target,
+}
+
+/// The event's shape and what the request presented. `None` for an event of no
+/// known shape. A `TOKEN` event carries no other header, so no proof: a key-bound
+/// session is refused through it (docs/authorizer.md).
+fn read(event: &Value) -> Option<(Shape, Presented<'_>)> {
     let kind = event.get("type").and_then(Value::as_str);
     let policy = || {
         let arn = event.get("methodArn")?.as_str()?;
@@ -157,38 +176,70 @@ fn read(event: &Value) -> Option<(Shape, Result<Option<&str>, Error>)> {
             resource: stage_wildcard(arn)?,
         })
     };
+    let presented = || Presented {
+        authorization: header(event, "authorization"),
+        proof: header(event, dpop::HEADER),
+        target: target(event),
+    };
     match kind {
         Some("REQUEST")
             if event.get("version").and_then(Value::as_str) == Some("2.0")
                 && event.get("routeArn").is_some_and(Value::is_string) =>
         {
-            Some((Shape::Simple, header(event)))
+            Some((Shape::Simple, presented()))
         }
-        Some("REQUEST") => Some((policy()?, header(event))),
+        Some("REQUEST") => Some((policy()?, presented())),
         Some("TOKEN") => {
             let token = match event.get("authorizationToken") {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(value)) => Ok(Some(value.as_str())),
                 Some(_) => Err(Error::Unauthorized(AuthFailure::Malformed)),
             };
-            Some((policy()?, token))
+            let presented = Presented {
+                authorization: token,
+                proof: Ok(None),
+                target: target(event),
+            };
+            Some((policy()?, presented))
         }
         _ => None,
     }
 }
 
-/// The `Authorization` header of a `REQUEST` event, by any case: HTTP APIs lowercase
-/// names and join repeated headers with commas (then malformed as a token); REST APIs
+/// The method and URL the client called, from the event: HTTP APIs give
+/// `requestContext.http.method` and `rawPath`, REST APIs `httpMethod` and
+/// `requestContext.path` (the stage included); both the `domainName` called.
+fn target(event: &Value) -> dpop::Target {
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    let method = text("/requestContext/http/method").or_else(|| text("/httpMethod"));
+    let path = text("/rawPath")
+        .or_else(|| text("/requestContext/path"))
+        .or_else(|| text("/path"));
+    dpop::Target {
+        method: method.unwrap_or_default().to_string(),
+        url: format!(
+            "https://{}{}",
+            text("/requestContext/domainName").unwrap_or_default(),
+            path.unwrap_or_default()
+        ),
+    }
+}
+
+/// The header `name` of a `REQUEST` event, by any case: HTTP APIs lowercase
+/// names and join repeated headers with commas (then malformed); REST APIs
 /// keep the client's case and list repeats in `multiValueHeaders`.
-fn header(event: &Value) -> Result<Option<&str>, Error> {
-    let malformed = || Error::Unauthorized(AuthFailure::Malformed);
+fn header<'a>(event: &'a Value, name: &str) -> Result<Option<&'a str>, Error> {
+    let malformed = || match name {
+        "authorization" => Error::Unauthorized(AuthFailure::Malformed),
+        _ => dpop::invalid(),
+    };
     let named = |field: &str| {
         event
             .get(field)
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
             .collect::<Vec<_>>()
     };
@@ -302,23 +353,32 @@ mod tests {
     fn the_header_is_found_by_any_case_and_refused_when_repeated() {
         let event = |headers: Value| json!({ "type": "REQUEST", "headers": headers });
         assert_eq!(
-            header(&event(json!({ "Authorization": "Bearer a" }))).unwrap(),
+            header(
+                &event(json!({ "Authorization": "Bearer a" })),
+                "authorization"
+            )
+            .unwrap(),
             Some("Bearer a")
         );
         assert_eq!(
-            header(&event(json!({ "authorization": "Bearer a" }))).unwrap(),
+            header(
+                &event(json!({ "authorization": "Bearer a" })),
+                "authorization"
+            )
+            .unwrap(),
             Some("Bearer a")
         );
-        assert_eq!(header(&event(json!({}))).unwrap(), None);
-        assert_eq!(header(&event(Value::Null)).unwrap(), None);
+        assert_eq!(header(&event(json!({})), "authorization").unwrap(), None);
+        assert_eq!(header(&event(Value::Null), "authorization").unwrap(), None);
         assert!(
-            header(&event(
-                json!({ "Authorization": "a", "authorization": "b" })
-            ))
+            header(
+                &event(json!({ "Authorization": "a", "authorization": "b" })),
+                "authorization"
+            )
             .is_err()
         );
         let mut repeated = event(json!({ "Authorization": "Bearer b" }));
         repeated["multiValueHeaders"] = json!({ "Authorization": ["Bearer a", "Bearer b"] });
-        assert!(header(&repeated).is_err());
+        assert!(header(&repeated, "authorization").is_err());
     }
 }

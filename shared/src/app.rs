@@ -4,11 +4,11 @@
 
 use lambda_http::Request;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, authorization_header, bearer, dpop};
 use crate::config::Config;
 use crate::domain::{Account, DeviceId, Session, fingerprint_hash};
 use crate::domain::{Epoch, now};
-use crate::error::Error;
+use crate::error::{AuthFailure, Error};
 use crate::store::Store;
 
 pub struct App {
@@ -26,11 +26,48 @@ impl App {
         now()
     }
 
-    /// Reads the caller's identity from the Bearer token (no I/O, unless a token
-    /// names a published key not yet fetched).
+    /// Reads the caller's identity from the access token and, when the request
+    /// carries one, its DPoP proof ([`App::identify`]).
     pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
-        let identity = self.config.verifier.authenticate(request).await?;
+        let target = dpop::Target::of(request, self.config.public_base_url.as_deref());
+        let authorization = authorization_header(request)?;
+        self.identify(authorization, dpop::header(request)?, &target)
+            .await
+    }
+
+    /// The caller's identity from the raw `Authorization` and `DPoP` values and the
+    /// request they came with (the authorizer's events give no `Request`): the token
+    /// verified (no I/O, unless it names a published key not yet fetched), then the
+    /// proof checked and spent (one conditional write; docs/device-binding.md). Whether
+    /// the session needs that key is the guard's to say.
+    pub async fn identify(
+        &self,
+        authorization: Option<&str>,
+        proof: Option<&str>,
+        target: &dpop::Target,
+    ) -> Result<Identity, Error> {
+        let mut identity = self
+            .config
+            .verifier
+            .authenticate_header(authorization)
+            .await?;
         tracing::Span::current().record("user", identity.user_id.as_str());
+        let token = bearer(authorization)?;
+        match proof {
+            Some(proof) => {
+                let proof =
+                    dpop::verify(proof, token, target, self.now()).ok_or_else(dpop::invalid)?;
+                if !self.store.remember_proof(&proof).await? {
+                    return Err(dpop::invalid());
+                }
+                identity.key = Some(proof.thumbprint);
+            }
+            // The DPoP scheme says the token is bound: no proof, no entry.
+            None if authorization.is_some_and(|h| h.starts_with("DPoP ")) => {
+                return Err(Error::Unauthorized(AuthFailure::ProofRequired));
+            }
+            None => {}
+        }
         Ok(identity)
     }
 
@@ -41,6 +78,7 @@ impl App {
         let account = self.store.account(&identity.user_id).await?;
         let now = self.now();
         let session = account.guard(&identity.session_id, now)?.clone();
+        admitted(&identity, &session)?;
         Ok(Caller {
             identity,
             session,
@@ -73,11 +111,20 @@ impl App {
                 let (session, id) = store
                     .guard_and_fingerprint(&identity, fingerprint, now)
                     .await?;
-                if let Some(id) = id {
-                    account.devices.extend(store.device(user, &id).await?);
-                    account
-                        .fingerprints
-                        .insert(fingerprint_hash(fingerprint), id);
+                // A bound session claims only its own device, which is its key: the
+                // fingerprint must be that device's (docs/device-binding.md).
+                let id = match session.key_thumbprint {
+                    Some(_) => Some(session.device_id.clone()),
+                    None => id,
+                };
+                let hash = fingerprint_hash(fingerprint);
+                if let Some(device) = match id {
+                    Some(id) => store.device(user, &id).await?,
+                    None => None,
+                } && device.fingerprint_hash == hash
+                {
+                    account.fingerprints.insert(hash, device.id.clone());
+                    account.devices.push(device);
                 }
                 session
             }
@@ -85,6 +132,7 @@ impl App {
                 let (sessions, device) = tokio::join!(store.sessions(user), store.device(user, id));
                 account.sessions = sessions?;
                 let session = account.guard(&identity.session_id, now)?.clone();
+                admitted(&identity, &session)?;
                 account.devices.extend(device?);
                 return Ok(Caller {
                     identity,
@@ -104,6 +152,11 @@ impl App {
     }
 }
 
+/// A bound session admits only requests proving its key (`Session::admits`).
+fn admitted(identity: &Identity, session: &Session) -> Result<(), Error> {
+    Ok(session.admits(identity.key.as_deref())?)
+}
+
 /// What a route reads of the caller's account besides their session
 /// ([`App::caller_with`]), never the whole partition.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +168,8 @@ pub enum Part<'a> {
     /// One device: one BatchGetItem of it and the session.
     Device(&'a DeviceId),
     /// The device with this fingerprint: one BatchGetItem of the session and the
-    /// fingerprint item, then one GetItem of the device it names.
+    /// fingerprint item, then one GetItem of the device it names (for a bound
+    /// session, its own device, if the fingerprint is that device's).
     Fingerprint(&'a str),
     /// One device and every session item (what the device shows of them, its last
     /// activity): one GetItem and one Query of the `SESSION#` prefix, at once.

@@ -60,6 +60,13 @@ pub struct Config {
     /// The key of the fingerprint digest reads show (`FINGERPRINT_DIGEST_KEY`, else
     /// derived from `JWT_SECRET`; docs/design.md "Fingerprints").
     pub fingerprint_key: DigestKey,
+    /// Whether a sign-in must bind its session to a device key (`DEVICE_BINDING`:
+    /// `optional`, the default, or `required`; docs/device-binding.md).
+    pub binding_required: bool,
+    /// The URL clients call this API by, behind a proxy or custom domain
+    /// (`PUBLIC_BASE_URL`, e.g. `https://api.example.com`): what DPoP proofs' `htu` is
+    /// checked against, with the request's path. Unset: the URL API Gateway saw.
+    pub public_base_url: Option<String>,
 }
 
 /// What a sign-in does when the user already holds the most active sessions allowed.
@@ -128,6 +135,24 @@ impl Config {
                 )));
             }
         };
+        let binding_required = match get("DEVICE_BINDING").as_deref() {
+            None | Some("optional") => false,
+            Some("required") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "DEVICE_BINDING must be optional or required, got {other:?}"
+                )));
+            }
+        };
+        let public_base_url = get("PUBLIC_BASE_URL");
+        let usable = |url: &str| {
+            (url.starts_with("https://") || is_loopback_url(url)) && !url.contains(['?', '#'])
+        };
+        if public_base_url.as_deref().is_some_and(|url| !usable(url)) {
+            return Err(ConfigError(format!(
+                "PUBLIC_BASE_URL must be an https:// URL without query or fragment, got {public_base_url:?}"
+            )));
+        }
         if idle_timeout > absolute_timeout {
             return Err(ConfigError(
                 "SESSION_IDLE_TIMEOUT_SECONDS must not exceed SESSION_ABSOLUTE_TIMEOUT_SECONDS"
@@ -210,6 +235,8 @@ impl Config {
             step_up_max_age,
             authorizer_activity,
             fingerprint_key,
+            binding_required,
+            public_base_url,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')

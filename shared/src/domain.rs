@@ -60,7 +60,7 @@ mod event;
 mod ids;
 mod session;
 
-pub use account::{Account, Device, Session};
+pub use account::{Account, Device, ProofRefused, Session};
 pub use device::{
     DeviceType, DigestKey, TrustLevel, TrustState, fingerprint_digest, fingerprint_hash,
     trust_level,

@@ -5,7 +5,7 @@ use lambda_http::http::header::{self, ALLOW, HeaderName, RETRY_AFTER, WWW_AUTHEN
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
-use crate::domain::{EndReason, SessionEnded};
+use crate::domain::{EndReason, ProofRefused, SessionEnded};
 
 /// Why a request was refused as unauthenticated (all map to 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,12 @@ pub enum AuthFailure {
     /// marker is gone: it stays valid longer, or its sign-in (`auth_time`, else `iat`)
     /// is older than the absolute timeout, absent or in the future.
     TokenOutlivesSession,
+    /// The session is bound to a device key (DPoP, RFC 9449) and the request carries no
+    /// proof (docs/device-binding.md).
+    ProofRequired,
+    /// A DPoP proof that fails any check: signature, key, method, URL, time, token
+    /// hash, single use, or another key than the session's.
+    InvalidProof,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +120,8 @@ impl Error {
             Error::Unauthorized(AuthFailure::SessionEnded(_)) => "SESSION_ENDED",
             Error::Unauthorized(AuthFailure::StepUpRequired { .. }) => "STEP_UP_REQUIRED",
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => "TOKEN_OUTLIVES_SESSION",
+            Error::Unauthorized(AuthFailure::ProofRequired) => "DPOP_PROOF_REQUIRED",
+            Error::Unauthorized(AuthFailure::InvalidProof) => "INVALID_DPOP_PROOF",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
             Error::Forbidden => "IAM_REQUIRED",
@@ -128,6 +136,14 @@ impl Error {
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
+    }
+
+    /// A DPoP refusal: no proof for a bound session, or a proof that failed a check.
+    pub fn is_proof_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Unauthorized(AuthFailure::ProofRequired | AuthFailure::InvalidProof)
+        )
     }
 
     /// Why the caller's session ended, for the envelope's `reason` (401 only).
@@ -159,6 +175,10 @@ impl Error {
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => {
                 "Token expires later than its session id is remembered".into()
             }
+            Error::Unauthorized(AuthFailure::ProofRequired) => {
+                "This session is bound to a device key: a DPoP proof is required".into()
+            }
+            Error::Unauthorized(AuthFailure::InvalidProof) => "Invalid DPoP proof".into(),
             Error::Unavailable(_) => "Service temporarily unavailable, retry later".into(),
             Error::Internal(_) => failure.into(),
             other => other.to_string(),
@@ -194,6 +214,13 @@ impl Error {
                     r#"Bearer realm="flashback", error="insufficient_user_authentication", error_description="A more recent authentication is required", max_age={max_age}"#
                 ),
             )],
+            Error::Unauthorized(AuthFailure::ProofRequired | AuthFailure::InvalidProof) => vec![(
+                WWW_AUTHENTICATE,
+                format!(
+                    r#"DPoP error="invalid_dpop_proof", algs="{}""#,
+                    crate::auth::dpop::ALGORITHMS
+                ),
+            )],
             Error::Unauthorized(_) => vec![(
                 WWW_AUTHENTICATE,
                 r#"Bearer realm="flashback", error="invalid_token""#.into(),
@@ -222,6 +249,16 @@ pub(crate) fn json_response(
     builder
         .body(Body::Text(body.to_string()))
         .expect("static headers are valid")
+}
+
+/// A bound session refusing the request's proof (or its absence): 401.
+impl From<ProofRefused> for Error {
+    fn from(refused: ProofRefused) -> Self {
+        Error::Unauthorized(match refused {
+            ProofRefused::Required => AuthFailure::ProofRequired,
+            ProofRefused::OtherKey => AuthFailure::InvalidProof,
+        })
+    }
 }
 
 /// The domain's guard refusing the caller's session: 401 with the reason.

@@ -232,6 +232,11 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
             if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
                 tracing::error!(%error, code = error.code(), "request failed");
             }
+            if error.is_proof_refusal() {
+                // How a copied or replayed token of a bound session shows
+                // (docs/device-binding.md "Theft signal").
+                tracing::warn!(code = error.code(), "DPoP proof refused");
+            }
             error.into_response(failure)
         }
     }

@@ -26,6 +26,10 @@ pub struct DeviceView {
     pub created_at: String,
     pub trust_expires_at: Option<String>,
     pub is_current: bool,
+    /// The device proved a key at its first sign-in and is that key
+    /// (docs/device-binding.md); its RFC 7638 thumbprint, public by nature.
+    pub key_bound: bool,
+    pub key_thumbprint: Option<String>,
 }
 
 /// `GET /devices/{id}`: the device, how it identifies itself, and its live sessions.
@@ -54,6 +58,8 @@ pub struct SessionView {
     pub absolute_expires_at: String,
     pub login_method: Option<String>,
     pub is_current: bool,
+    /// Every request of this session must prove its device key (DPoP).
+    pub key_bound: bool,
 }
 
 impl DeviceView {
@@ -79,6 +85,8 @@ impl DeviceView {
                 _ => None,
             },
             is_current,
+            key_bound: device.key_thumbprint.is_some(),
+            key_thumbprint: device.key_thumbprint.clone(),
         }
     }
 }
@@ -97,6 +105,7 @@ impl SessionView {
             absolute_expires_at: rfc3339(session.lifetime.absolute_expires_at),
             login_method: session.login_method.clone(),
             is_current,
+            key_bound: session.key_thumbprint.is_some(),
         }
     }
 }

@@ -19,6 +19,7 @@ fn identity(t: &TestApp, session: &str) -> Identity {
         expires_at: now() + 600,
         auth_time: None,
         issued_at: Some(now()),
+        key: None,
     }
 }
 

@@ -634,6 +634,7 @@ pub fn new_session(
         ip_address: None,
         location: None,
         login_method: None,
+        key_thumbprint: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `POST /sessions/{id}/revoke` — end one of the caller's sessions now (their own
-//! included: that is signing out). One conditional write, no read (but the caller's
-//! session, for step-up, when it is on and the session is another); its security
-//! event in the same transaction.
+//! included: that is signing out). The caller's session read (the guard: alive, its
+//! key proved, and for another session a recent sign-in), then one conditional
+//! write with its security event.
 
 use serde_json::json;
 use shared::domain::{EventType, SecurityEvent, Target};
@@ -13,9 +13,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let identity = app.authenticate(&request).await?;
     let id = input::session_id(&request)?;
     let own = id == identity.session_id;
-    if !own && app.config.step_up_max_age.is_some() {
+    let session = app.store.guard(&identity, app.now()).await?;
+    if !own {
         // Ending another session needs a recent sign-in (docs/design.md "Step-up").
-        let session = app.store.guard(&identity, app.now()).await?;
         app.stepped_up(&identity, &session)?;
     }
     let event = SecurityEvent::by(

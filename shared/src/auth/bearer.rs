@@ -1,4 +1,5 @@
-//! The `Authorization: Bearer` header (RFC 6750 §2.1): exactly one, exactly one token.
+//! The `Authorization` header (RFC 6750 §2.1, RFC 9449 §7.1): exactly one, `Bearer` or
+//! `DPoP` and exactly one token.
 
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
@@ -13,7 +14,7 @@ pub fn bearer_token(request: &Request) -> Result<&str, Error> {
 
 /// The one `Authorization` header's value, `None` without one; repeated, or not
 /// text, it is malformed.
-pub(super) fn authorization_header(request: &Request) -> Result<Option<&str>, Error> {
+pub fn authorization_header(request: &Request) -> Result<Option<&str>, Error> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -25,12 +26,14 @@ pub(super) fn authorization_header(request: &Request) -> Result<Option<&str>, Er
     value.to_str().map(Some).map_err(|_| malformed)
 }
 
-/// `Bearer <token>` with one space and a non-empty token of base64url and dots;
-/// anything else is malformed, and no value at all is missing.
+/// `Bearer <token>` (or `DPoP <token>`, the scheme of a key-bound token) with one
+/// space and a non-empty token of base64url and dots; anything else is malformed, and
+/// no value at all is missing.
 pub fn bearer(header: Option<&str>) -> Result<&str, Error> {
     let value = header.ok_or(Error::Unauthorized(AuthFailure::Missing))?;
     let token = value
         .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("DPoP "))
         .ok_or(Error::Unauthorized(AuthFailure::Malformed))?;
     let token_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if token.is_empty() || !token.chars().all(token_chars) {
@@ -52,10 +55,10 @@ mod tests {
             }
             builder.body(lambda_http::Body::Empty).unwrap()
         };
-        assert_eq!(
-            bearer_token(&request(&["Bearer abc.def.ghi"])).unwrap(),
-            "abc.def.ghi"
-        );
+        for scheme in ["Bearer", "DPoP"] {
+            let header = format!("{scheme} abc.def.ghi");
+            assert_eq!(bearer_token(&request(&[&header])).unwrap(), "abc.def.ghi");
+        }
         let code = |values: &[&str]| bearer_token(&request(values)).unwrap_err().code();
         assert_eq!(code(&[]), "MISSING_TOKEN");
         for bad in [

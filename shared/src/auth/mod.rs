@@ -10,6 +10,7 @@
 //!   `remote`: the provider's published keys (`JWT_JWKS_URL`), fetched and refreshed.
 
 mod bearer;
+pub mod dpop;
 mod keys;
 pub mod remote;
 
@@ -22,10 +23,9 @@ use serde_json::{Map, Value};
 use crate::domain::{Epoch, SessionId, UserId};
 use crate::error::{AuthFailure, Error};
 
-pub use bearer::{bearer, bearer_token};
+pub use bearer::{authorization_header, bearer, bearer_token};
 pub use keys::KeyMaterial;
 
-use bearer::authorization_header;
 use keys::{VerificationKey, is_symmetric, jwks_keys};
 use remote::RemoteJwks;
 
@@ -46,6 +46,10 @@ pub struct Identity {
     pub auth_time: Option<Epoch>,
     /// The token's `iat`: registration's sign-in time when `auth_time` is absent.
     pub issued_at: Option<Epoch>,
+    /// The thumbprint of the device key whose DPoP proof came with this request,
+    /// checked and used up (`App::authenticate`); the guard holds it against the
+    /// session's binding.
+    pub key: Option<String>,
 }
 
 /// How tokens are checked, from the `JWT_*` settings (`config.rs`).
@@ -287,6 +291,7 @@ impl Verifier {
                     expires_at,
                     auth_time,
                     issued_at,
+                    key: None,
                 });
             }
         }

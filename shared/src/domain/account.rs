@@ -30,6 +30,9 @@ pub struct Device {
     pub trust_expires_at: Option<Epoch>,
     pub last_seen: Epoch,
     pub created_at: Epoch,
+    /// The RFC 7638 thumbprint of the key this device proved at its first sign-in,
+    /// when it did: the device *is* that key (docs/device-binding.md).
+    pub key_thumbprint: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,31 @@ pub struct Session {
     pub ip_address: Option<String>,
     pub location: Option<String>,
     pub login_method: Option<String>,
+    /// The device key this session was registered with (DPoP): every request of it
+    /// must prove that key ([`Session::admits`]).
+    pub key_thumbprint: Option<String>,
+}
+
+impl Session {
+    /// Whether a request proving `key` (the thumbprint of its checked DPoP proof,
+    /// none without one) may act as this session: any request for an unbound session,
+    /// only a proof by its key for a bound one.
+    pub fn admits(&self, key: Option<&str>) -> Result<(), ProofRefused> {
+        match (self.key_thumbprint.as_deref(), key) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err(ProofRefused::Required),
+            (Some(bound), Some(proved)) if bound == proved => Ok(()),
+            (Some(_), Some(_)) => Err(ProofRefused::OtherKey),
+        }
+    }
+}
+
+/// A bound session refused a request: it proved no key, or another one. The edge
+/// answers 401 `DPOP_PROOF_REQUIRED` or `INVALID_DPOP_PROOF` (`error.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofRefused {
+    Required,
+    OtherKey,
 }
 
 /// One user's account: everything in the partition (one Query), or the part of it a
@@ -77,6 +105,15 @@ impl Account {
         self.devices.iter().find(|d| &d.id == id)
     }
 
+    /// The device bound to this key (`key_thumbprint`), if any.
+    pub fn device_by_key(&self, thumbprint: &str) -> Option<&Device> {
+        self.devices
+            .iter()
+            .find(|d| d.key_thumbprint.as_deref() == Some(thumbprint))
+    }
+
+    /// The device with this fingerprint: only ever an unbound one, since a bound
+    /// device has no fingerprint entry (docs/device-binding.md).
     pub fn device_by_fingerprint(&self, fingerprint: &str) -> Option<&Device> {
         self.fingerprints
             .get(&fingerprint_hash(fingerprint))

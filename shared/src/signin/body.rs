@@ -45,8 +45,15 @@ struct Geolocation {
 impl SignIn {
     /// The device as this sign-in describes it: what the client says, else what the
     /// request shows. A known device keeps its id, trust and creation time; a missing
-    /// name comes from the User-Agent ("Firefox on macOS").
-    pub fn device(&self, request: &Request, known: Option<&Device>, now: Epoch) -> Device {
+    /// name comes from the User-Agent ("Firefox on macOS"). A new device is bound to
+    /// `key`, the key this sign-in proved, if any.
+    pub fn device(
+        &self,
+        request: &Request,
+        known: Option<&Device>,
+        key: Option<&str>,
+        now: Epoch,
+    ) -> Device {
         let info = self.device_info.as_ref();
         let geo = self.geolocation.as_ref();
         let user_agent = info
@@ -59,7 +66,10 @@ impl SignIn {
         };
         Device {
             id: known.map_or_else(DeviceId::new, |d| d.id.clone()),
-            fingerprint_hash: fingerprint_hash(self.fingerprint.as_str()),
+            fingerprint_hash: known.map_or_else(
+                || fingerprint_hash(self.fingerprint.as_str()),
+                |d| d.fingerprint_hash.clone(),
+            ),
             // A name the user chose (rename) stays; otherwise this sign-in names it.
             name: match known {
                 Some(device) if device.name_chosen => device.name.clone(),
@@ -85,10 +95,12 @@ impl SignIn {
             trust_expires_at: known.and_then(|d| d.trust_expires_at),
             last_seen: now,
             created_at: known.map_or(now, |d| d.created_at),
+            key_thumbprint: known.map_or(key.map(str::to_string), |d| d.key_thumbprint.clone()),
         }
     }
 
-    /// The session this sign-in starts on `device`, with the configured lifetime.
+    /// The session this sign-in starts on `device`, with the configured lifetime, and
+    /// bound to the key it proved (`key`), if any.
     pub fn session(
         &self,
         id: &SessionId,
@@ -110,6 +122,7 @@ impl SignIn {
             ip_address: source_ip(request),
             location,
             login_method: self.login_method.as_ref().map(|m| m.as_str().to_string()),
+            key_thumbprint: device.key_thumbprint.clone(),
         }
     }
 }

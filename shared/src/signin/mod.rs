@@ -65,6 +65,12 @@ impl App {
         request: &Request,
     ) -> Result<SignedIn, Error> {
         registrable(identity, &self.config, self.now())?;
+        // The device is its key: a sign-in that proves one finds only the device bound
+        // to it; one that does not, only an unbound device (docs/device-binding.md).
+        let key = identity.key.as_deref();
+        if key.is_none() && self.config.binding_required {
+            return Err(Error::Unauthorized(AuthFailure::ProofRequired));
+        }
         // Concurrent sign-ins of one user meet on the account item: the losers read
         // again, after a jittered pause that grows, for as long as the invocation
         // allows (docs/design.md, "Bursts of sign-ins").
@@ -80,11 +86,15 @@ impl App {
             let tried = Instant::now();
             let account = self.store.account(&identity.user_id).await?;
             let now = self.now();
-            let known_device = account.device_by_fingerprint(sign_in.fingerprint.as_str());
+            let known_device = match key {
+                Some(key) => account.device_by_key(key),
+                None => account.device_by_fingerprint(sign_in.fingerprint.as_str()),
+            };
             if let Some(session) = account.session(&identity.session_id) {
                 if let Some(reason) = session.lifetime.ended(now) {
                     return Err(Error::Unauthorized(AuthFailure::SessionEnded(reason)));
                 }
+                session.admits(key)?;
                 return match known_device {
                     Some(device) if device.id == session.device_id => Ok(SignedIn {
                         created: false,
@@ -97,7 +107,7 @@ impl App {
                     )),
                 };
             }
-            let device = sign_in.device(request, known_device, now);
+            let device = sign_in.device(request, known_device, key, now);
             let session =
                 sign_in.session(&identity.session_id, &device, request, &self.config, now);
             let is_new = known_device.is_none();

@@ -34,7 +34,7 @@ impl Store {
             .await
             .map_err(fault)?
             .item;
-        guarded(item.as_ref(), now)
+        guarded(item.as_ref(), identity, now)
     }
 
     /// One device, by key (`None`: not in this user's partition).
@@ -114,7 +114,7 @@ impl Store {
                 _ => break,
             }
         }
-        let session = guarded(found.get(&session_key), now)?;
+        let session = guarded(found.get(&session_key), identity, now)?;
         Ok((session, found.remove(&sk)))
     }
 
@@ -188,11 +188,15 @@ fn device_sk(id: &DeviceId) -> String {
     format!("DEVICE#{}", id.as_str())
 }
 
-/// The session guard on the caller's session item as read: alive, or the 401 saying
-/// why not (`NOT_REGISTERED` when there is none), as `Account::guard` decides.
-fn guarded(item: Option<&Item>, now: Epoch) -> Result<Session, Error> {
+/// The session guard on the caller's session item as read: alive and, when bound,
+/// proved by this request's key; or the 401 saying why not (`NOT_REGISTERED` when
+/// there is none), as `Account::guard` and `Session::admits` decide.
+fn guarded(item: Option<&Item>, identity: &Identity, now: Epoch) -> Result<Session, Error> {
     match item.and_then(session_from) {
-        Some(session) if session.lifetime.is_alive(now) => Ok(session),
+        Some(session) if session.lifetime.is_alive(now) => {
+            session.admits(identity.key.as_deref())?;
+            Ok(session)
+        }
         _ => Err(session_ended(item, now)),
     }
 }

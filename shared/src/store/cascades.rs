@@ -8,7 +8,7 @@ use crate::domain::{Device, EndReason, Epoch, SecurityEvent, SessionId, TrustSta
 use crate::error::Error;
 
 use super::actions::Precondition;
-use super::codec::{device_sk, device_ttl, key, n, s};
+use super::codec::{device_sk, device_ttl, fingerprint_sk, key, n, s};
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
 use super::{ACCOUNT, Store, TTL_ATTRIBUTE};
 
@@ -104,7 +104,7 @@ impl Store {
                 ));
                 let fingerprint = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(user, format!("FP#{}", device.fingerprint_hash))))
+                    .set_key(Some(key(user, fingerprint_sk(device))))
                     .build()
                     .map_err(build_fault)?;
                 last.push((

@@ -57,8 +57,14 @@ pub(super) fn device_sk(id: &DeviceId) -> String {
     format!("DEVICE#{}", id.as_str())
 }
 
+/// The sort key of a device's entry, which makes it the one device of what names it:
+/// its fingerprint (`FP#`), or once bound its key (`KEY#`, docs/device-binding.md) —
+/// so an unbound sign-in naming a bound device's fingerprint never finds it.
 pub(super) fn fingerprint_sk(device: &Device) -> String {
-    format!("FP#{}", device.fingerprint_hash)
+    match &device.key_thumbprint {
+        Some(key) => format!("KEY#{key}"),
+        None => format!("FP#{}", device.fingerprint_hash),
+    }
 }
 
 /// When TTL may remove a device and its fingerprint item: `retention` after the later
@@ -103,6 +109,9 @@ pub(super) fn device_item(user: &UserId, device: &Device, ttl: Epoch) -> Item {
     if let Some(expires) = device.trust_expires_at {
         item.insert("trustExpiresAt".into(), n(expires));
     }
+    if let Some(key) = &device.key_thumbprint {
+        item.insert("keyThumbprint".into(), s(key));
+    }
     item
 }
 
@@ -136,6 +145,7 @@ pub(super) fn device_from(item: &Item) -> Option<Device> {
         trust_expires_at: number(item, "trustExpiresAt"),
         last_seen: number(item, "lastSeen")?,
         created_at: number(item, "createdAt")?,
+        key_thumbprint: owned(item, "keyThumbprint"),
     })
 }
 
@@ -156,6 +166,10 @@ pub(super) fn session_item(user: &UserId, session: &Session) -> Item {
         (TTL_ATTRIBUTE, n(session.lifetime.absolute_expires_at)),
     ];
     item.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    // Only when bound: the heartbeat's condition reads "no such attribute" as unbound.
+    if let Some(key) = &session.key_thumbprint {
+        item.insert("keyThumbprint".into(), s(key));
+    }
     item
 }
 
@@ -192,6 +206,7 @@ pub(super) fn session_from(item: &Item) -> Option<Session> {
         ip_address: owned(item, "ipAddress"),
         location: owned(item, "location"),
         login_method: owned(item, "loginMethod"),
+        key_thumbprint: owned(item, "keyThumbprint"),
     })
 }
 

@@ -41,6 +41,7 @@ mod activity;
 mod cascades;
 mod codec;
 mod events;
+mod proofs;
 mod transact;
 mod writes;
 
@@ -68,6 +69,9 @@ const USED: &str = "USED#";
 /// them either, however many minutes of counters TTL has not removed yet.
 const BUDGET: &str = "WRITES#";
 
+/// The partition key prefix of spent DPoP proofs, one partition per device key.
+pub const PROOFS: &str = "PROOF#";
+
 /// The partition key prefix of a user's security events.
 pub const EVENTS: &str = "EVENTS#";
 
@@ -77,6 +81,11 @@ const ACCOUNT: &str = "ACCOUNT";
 /// A session is alive: active, and before both expiries. The same rule as
 /// [`Lifetime::is_alive`](crate::domain::Lifetime::is_alive), as a condition expression.
 const ALIVE: &str = "#status = :active AND expiresAt > :now AND absoluteExpiresAt > :now";
+
+/// The caller holds the session's key, if it has one (`:key`: the thumbprint of the
+/// request's proof, `-` without one). The same rule as `Session::admits`; the heartbeat
+/// writes without reading first, so its condition carries it.
+const HELD: &str = " AND (attribute_not_exists(keyThumbprint) OR keyThumbprint = :key)";
 
 /// An item is not past its TTL (`#ttl` names the attribute; items written before
 /// devices had one have none). The same rule reads apply (`codec::device_from`).
@@ -151,7 +160,7 @@ mod tests {
     #[test]
     fn reads_stop_before_the_used_ids_and_miss_nothing_else() {
         // Every kind of item a read needs sorts below `USED#` (the Query's `SK < :used`).
-        for prefix in [ACCOUNT, "DEVICE#", "FP#", "SESSION#"] {
+        for prefix in [ACCOUNT, "DEVICE#", "FP#", "KEY#", "SESSION#"] {
             let largest = format!("{prefix}{}", '\u{10FFFF}');
             assert!(largest.as_str() < USED, "{prefix}");
         }

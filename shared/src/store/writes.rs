@@ -23,7 +23,7 @@ use super::codec::{
 use super::transact::{
     Cancelled, Conflict, Role, build_fault, condition_failed_item, explain, send_update,
 };
-use super::{ACCOUNT, ALIVE, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE};
+use super::{ACCOUNT, ALIVE, HELD, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE};
 
 /// A sign-in to write: the session, its device, its event, the sessions it evicts and
 /// the devices it removes (each with its event), the account's sign-in count it was
@@ -282,10 +282,11 @@ impl Store {
                     session_sk(&identity.session_id),
                 )))
                 .update_expression(format!("SET lastActivity = :now, expiresAt = {expires}"))
-                .condition_expression(format!("{ALIVE}{on_device}{condition}"))
+                .condition_expression(format!("{ALIVE}{HELD}{on_device}{condition}"))
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":active", s("ACTIVE"))
                 .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":key", s(identity.key.as_deref().unwrap_or("-")))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -317,6 +318,9 @@ impl Store {
         let session = old.as_ref().and_then(session_from);
         match session {
             Some(s) if !s.lifetime.is_alive(now) => Err(ended(old)),
+            Some(s) if s.admits(identity.key.as_deref()).is_err() => {
+                Err(s.admits(identity.key.as_deref()).unwrap_err().into())
+            }
             Some(s) if device.is_some_and(|d| d != &s.device_id) => {
                 Err(Error::SessionNotFoundOrExpired)
             }
