@@ -53,7 +53,8 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
         tracing::error!(?keys, "not an authorizer event of a known shape: denied");
         return unknown_shape_deny();
     };
-    let decided = decide(app, presented, deadline).await;
+    // On the heap: a debug build's decision future is large.
+    let decided = Box::pin(decide(app, presented, deadline)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     match decided {
         Ok(allowed) => {

@@ -57,7 +57,8 @@ impl App {
             Some(proof) => {
                 let proof =
                     dpop::verify(proof, token, target, self.now()).ok_or_else(dpop::invalid)?;
-                if !self.store.remember_proof(&proof).await? {
+                // On the heap: the SDK's future is large, and callers hold several.
+                if !Box::pin(self.store.remember_proof(&proof)).await? {
                     return Err(dpop::invalid());
                 }
                 identity.key = Some(proof.thumbprint);

@@ -196,6 +196,7 @@ async fn a_live_session_is_allowed_in_every_shape_with_its_session_device_and_tr
                 "isTrusted": true,
                 "expiresAt": rfc3339(number(&stored, "expiresAt")),
                 "absoluteExpiresAt": rfc3339(number(&stored, "absoluteExpiresAt")),
+                "keyBound": false,
             }),
             "{shape:?}"
         );
@@ -562,4 +563,87 @@ async fn without_activity_configured_the_authorizer_writes_nothing() {
     let stored = t.stored_session(&t.session).await.unwrap();
     assert_eq!(number(&stored, "lastActivity"), start - 3_000);
     assert_eq!(number(&stored, "expiresAt"), start + 100);
+}
+
+/// An HTTP API event for `GET /orders/42` carrying `authorization` and a DPoP proof
+/// made by `proof` from that call's claims (`None`: no `DPoP` header).
+fn bound_event(authorization: &str, proof: Option<&dyn Fn(&Value) -> String>) -> Value {
+    let mut event = Shape::HttpApi.event(Some(authorization));
+    if let Some(proof) = proof {
+        let token = authorization.split_once(' ').unwrap().1;
+        let claims = DeviceKey::claims("GET", "https://orders.example.com/orders/42", token);
+        event["headers"]["dpop"] = json!(proof(&claims));
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_bound_session_is_allowed_with_its_proof_and_denied_without() {
+    let t = TestApp::new().await;
+    let key = DeviceKey::new();
+    t.request(Route::RegisterSession)
+        .json(json!({ "fingerprint": "fp-authorizer" }))
+        .proved_by(&key)
+        .send()
+        .await
+        .assert_status(201);
+    let authorization = bearer(&t.token());
+
+    let signed = |claims: &Value| key.sign(claims);
+    let allowed = authorize_event(&t, bound_event(&authorization, Some(&signed))).await;
+    let context = assert_allowed(Shape::HttpApi, &allowed, &t.user);
+    assert_eq!(context["keyBound"], true);
+
+    let without = authorize_event(&t, bound_event(&authorization, None)).await;
+    assert_denied_because(Shape::HttpApi, &without, "UNAUTHORIZED");
+    let thief = DeviceKey::new();
+    let stolen = |claims: &Value| thief.sign(claims);
+    let other_key = authorize_event(&t, bound_event(&authorization, Some(&stolen))).await;
+    assert_denied_because(Shape::HttpApi, &other_key, "UNAUTHORIZED");
+    let elsewhere = |claims: &Value| {
+        let mut claims = claims.clone();
+        claims["htu"] = json!("https://orders.example.com/orders/43");
+        key.sign(&claims)
+    };
+    let wrong_url = authorize_event(&t, bound_event(&authorization, Some(&elsewhere))).await;
+    assert_denied_because(Shape::HttpApi, &wrong_url, "UNAUTHORIZED");
+
+    // One proof, one call: the same event again is a replay.
+    let event = bound_event(&authorization, Some(&signed));
+    let first = authorize_event(&t, event.clone()).await;
+    assert_allowed(Shape::HttpApi, &first, &t.user);
+    let replayed = authorize_event(&t, event).await;
+    assert_denied_because(Shape::HttpApi, &replayed, "UNAUTHORIZED");
+
+    // A TOKEN authorizer never sees the proof: a bound session is denied through it.
+    let token = authorize(&t, Shape::RestToken, Some(&authorization)).await;
+    assert_denied_because(Shape::RestToken, &token, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_rest_request_authorizer_checks_the_proof_against_the_stage_path() {
+    let t = TestApp::new().await;
+    let key = DeviceKey::new();
+    t.request(Route::RegisterSession)
+        .json(json!({ "fingerprint": "fp-rest" }))
+        .proved_by(&key)
+        .send()
+        .await
+        .assert_status(201);
+    let authorization = bearer(&t.token());
+    let mut event = Shape::RestRequest.event(Some(&authorization));
+    let domain = event["requestContext"]["domainName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = event["requestContext"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let method = event["httpMethod"].as_str().unwrap().to_string();
+    let claims = DeviceKey::claims(&method, &format!("https://{domain}{path}"), &t.token());
+    event["headers"]["DPoP"] = json!(key.sign(&claims));
+    event["multiValueHeaders"]["DPoP"] = json!([key.sign(&claims)]);
+    let answer = authorize_event(&t, event).await;
+    assert_allowed(Shape::RestRequest, &answer, &t.user);
 }

@@ -397,6 +397,7 @@ async fn the_authorizer_reads_the_session_and_its_device_by_key() {
             "isTrusted": true,
             "expiresAt": listed["expiresAt"],
             "absoluteExpiresAt": listed["absoluteExpiresAt"],
+            "keyBound": false,
         })
     );
 
@@ -423,5 +424,6 @@ async fn revoking_one_session_and_the_security_log_never_read_the_partition() {
         .reads(t.request(Route::RevokeSession).id("seeded-1-0").send())
         .await;
     answer.assert_status(200);
-    reads.assert_by_key(0);
+    // The caller's session alone (the guard: alive, its key, step-up).
+    reads.assert_by_key(1);
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod authorizer;
+mod binding;
 mod bounded;
 mod conflicts;
 mod control;

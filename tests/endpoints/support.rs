@@ -277,6 +277,7 @@ impl TestApp {
             route,
             event: event(route),
             authorization: Some(format!("Bearer {}", self.token())),
+            proof: None,
             deadline: None,
         }
     }
@@ -434,16 +435,22 @@ impl TestApp {
     }
 }
 
+/// A change to a proof's claims before it is signed (a refused case's one change).
+type ClaimsChange<'a> = Box<dyn FnOnce(&mut Value) + 'a>;
+
 pub struct Call<'a> {
     test: &'a TestApp,
     route: Route,
     event: Value,
     authorization: Option<String>,
+    /// The key that signs this call's DPoP proof at sending, when it is a bound
+    /// client's call, and what to change in the proof's claims first.
+    proof: Option<(&'a DeviceKey, ClaimsChange<'a>)>,
     /// The invocation's deadline, as Lambda would set it.
     deadline: Option<std::time::SystemTime>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// The `{id}` path parameter.
     pub fn id(mut self, id: &str) -> Self {
         self.event["pathParameters"]["id"] = json!(id);
@@ -488,6 +495,17 @@ impl Call<'_> {
             "Bearer {}",
             self.test.token_for(&self.test.user, session)
         ));
+        self
+    }
+
+    /// Signed with a DPoP proof by `key`, for this very call: its method, URL and token.
+    pub fn proved_by(self, key: &'a DeviceKey) -> Self {
+        self.proved_with(key, |_| {})
+    }
+
+    /// The same with the proof's claims changed by `change` before signing.
+    pub fn proved_with(mut self, key: &'a DeviceKey, change: impl FnOnce(&mut Value) + 'a) -> Self {
+        self.proof = Some((key, Box::new(change)));
         self
     }
 
@@ -559,6 +577,17 @@ impl Call<'_> {
     }
 
     pub async fn send(mut self) -> Answer {
+        if let Some((key, change)) = self.proof.take() {
+            let token = self.authorization.as_deref().unwrap_or_default();
+            let token = token.split_once(' ').map_or(token, |(_, t)| t);
+            let method = self.event["requestContext"]["http"]["method"]
+                .as_str()
+                .unwrap();
+            let url = format!("{API_URL}{}", self.event["rawPath"].as_str().unwrap());
+            let mut claims = DeviceKey::claims(method, &url, token);
+            change(&mut claims);
+            self.event["headers"]["dpop"] = json!(key.sign(&claims));
+        }
         let headers = self.event["headers"].as_object_mut().unwrap();
         headers.remove("authorization");
         if let Some(authorization) = self.authorization {
@@ -603,6 +632,63 @@ async fn emulator_paced() -> aws_sdk_dynamodb::config::Builder {
             .operation_timeout(Duration::from_secs(60))
             .build(),
     )
+}
+
+/// The URL the events say the client called (their `host`, no `PUBLIC_BASE_URL`).
+pub const API_URL: &str = "https://api.example.com";
+
+/// A device's key pair as a DPoP client holds it: a fresh P-256 key per device.
+pub struct DeviceKey {
+    key: EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+}
+
+impl DeviceKey {
+    pub fn new() -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let key = EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref());
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256)
+            .unwrap();
+        DeviceKey { key, jwk }
+    }
+
+    /// Its RFC 7638 thumbprint, as views show it.
+    pub fn thumbprint(&self) -> String {
+        self.jwk
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap()
+    }
+
+    /// The claims of a fresh proof for one request (RFC 9449 §4.2).
+    pub fn claims(method: &str, url: &str, token: &str) -> Value {
+        json!({
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "htm": method,
+            "htu": url,
+            "iat": now(),
+            "ath": shared::auth::dpop::access_token_hash(token),
+        })
+    }
+
+    /// `claims` signed as a DPoP proof: `typ: dpop+jwt`, this public key in `jwk`.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(self.jwk.clone());
+        encode(&header, claims, &self.key).unwrap()
+    }
+
+    /// An ES256 signature by this key over `input`, base64url (a hand-made proof's).
+    pub fn sign_input(&self, input: &str) -> String {
+        jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, jsonwebtoken::Algorithm::ES256)
+            .unwrap()
+    }
+
+    /// The public JWK, as the proof's header carries it.
+    pub fn jwk(&self) -> Value {
+        serde_json::to_value(&self.jwk).unwrap()
+    }
 }
 
 pub fn mint(claims: Value) -> String {

@@ -21,7 +21,7 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("PK", s(&format!("{PROOFS}{}", proof.thumbprint)))
+            .item("PK", s(format!("{PROOFS}{}", proof.thumbprint)))
             .item("SK", s(&proof.jti))
             // Past the last moment it could be accepted: TTL may take it then.
             .item(TTL_ATTRIBUTE, n(proof.usable_until + 1))
