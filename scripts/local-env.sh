@@ -66,7 +66,8 @@ start_api() {
   port_free "$API_PORT" API_PORT
   # Build first so the first request of each route is not a compile.
   cargo build --quiet --bins -p functions
-  PATH="$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \
+  # DPoP proofs name the URL the client calls (docs/device-binding.md).
+  PUBLIC_BASE_URL="http://127.0.0.1:$API_PORT" PATH="$VENV/bin:$PATH" "$VENV/bin/cargo-lambda" lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --ignore-changes --quiet >"$1" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$API_PORT" 300

@@ -11,7 +11,7 @@ use lambda_http::http::{HeaderName, HeaderValue, header};
 /// The methods of every route (template: `AllowMethods`).
 pub const ALLOW_METHODS: &[&str] = &["GET", "POST", "PATCH", "DELETE"];
 /// The request headers a browser may send (template: `AllowHeaders`).
-pub const ALLOW_HEADERS: &[&str] = &["authorization", "content-type"];
+pub const ALLOW_HEADERS: &[&str] = &["authorization", "content-type", "dpop"];
 /// The response headers browser code may read beyond the safelisted ones (template:
 /// `ExposeHeaders`): when to retry after a 429, and why a 401 was refused.
 pub const EXPOSE_HEADERS: &[&str] = &["retry-after", "www-authenticate"];

@@ -51,7 +51,7 @@ def test_the_policy_covers_every_route_and_what_browser_code_reads():
     methods = {m.upper() for m in cors["AllowMethods"]}
     route_methods = {method for method, _ in template_routes(ROOT) if method != "ANY"}
     assert route_methods <= methods, route_methods - methods
-    assert {"authorization", "content-type"} <= set(lower(cors["AllowHeaders"]))
+    assert {"authorization", "content-type", "dpop"} <= set(lower(cors["AllowHeaders"]))
     # A 429's Retry-After and a 401's challenge are not CORS-safelisted headers.
     assert {"retry-after", "www-authenticate"} <= set(lower(cors["ExposeHeaders"]))
 

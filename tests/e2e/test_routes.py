@@ -22,8 +22,8 @@ SECRETS = []
 FIREFOX = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:131.0) Gecko/20100101 Firefox/131.0"
 
 
-def call(method, path, token=None, body=None, user_agent=FIREFOX):
-    headers = {"Accept": "application/json", "User-Agent": user_agent}
+def call(method, path, token=None, body=None, user_agent=FIREFOX, headers=None):
+    headers = {"Accept": "application/json", "User-Agent": user_agent, **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
         SECRETS.append(token)

@@ -82,7 +82,7 @@ async fn browser_preflights_are_2xx_with_the_cors_policy_on_every_path() {
             .header("access-control-request-method", method)
             .header(
                 "access-control-request-headers",
-                "authorization,content-type",
+                "authorization,content-type,dpop",
             )
             .send()
             .await;
@@ -95,7 +95,9 @@ async fn browser_preflights_are_2xx_with_the_cors_policy_on_every_path() {
         );
         let allowed_headers = header("access-control-allow-headers");
         assert!(
-            allowed_headers.contains("authorization") && allowed_headers.contains("content-type")
+            allowed_headers.contains("authorization")
+                && allowed_headers.contains("content-type")
+                && allowed_headers.contains("dpop")
         );
         assert!(header("access-control-expose-headers").contains("retry-after"));
         assert_eq!(header("access-control-max-age"), "600");
