@@ -29,6 +29,12 @@ authorizer on an account of each size (seeded by copying a real sign-in's items,
 table of its own), BENCH_ACCOUNT_WARM (50) warm invocations each: DynamoDB calls, read
 and write units (the proxy asks each request for its consumed capacity,
 ReturnConsumedCapacity TOTAL, and sums what DynamoDB Local reports), own time.
+The DPoP axis (results["dpop"]): GET /devices, the session heartbeat and the
+authorizer for one session bound to a device key (a fresh ES256 proof per invocation,
+scripts/dpop_proof.py) beside the same calls of an unbound session, WARM invocations
+each through account_route: calls, read and write units (the bound ones add the
+proof's single-use memory), own time; `proof_own_ms` is bound less unbound own time:
+the proof's verification and its write's client side.
 The emulator is not DynamoDB (another process on the same two cores, no network):
 compare each function with the baseline, which pays the same cost for its one call. The time each binary waited on the emulator during init and warm
 invocations is kept apart (emulator_init_ms, emulator_warm_p50_ms) so that the binaries'
@@ -56,6 +62,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from mint_token import mint  # noqa: E402
+import dpop_proof  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RELEASE = TARGET / "release"
@@ -366,6 +373,15 @@ def authorizer_event(token):
     return e
 
 
+def proved(e, key, token):
+    """Event `e` with a fresh DPoP proof by `key` for its method and URL (the
+    events' host: no PUBLIC_BASE_URL here)."""
+    method = e["requestContext"]["http"]["method"]
+    url = f"https://{e['requestContext']['domainName']}{e['rawPath']}"
+    e["headers"]["dpop"] = dpop_proof.proof(key, method, url, token)
+    return e
+
+
 def stream_batch(records, size):
     """`size` of the stream's security-event records, as Lambda would batch them (in
     stream order), mixing the event types: one of each type in turn (sign-ins, trust,
@@ -650,6 +666,33 @@ class Bench:
             row["own_first_ms"] = round(row["first_ms"] - row["emulator_first_ms"], 3)
         return row
 
+    def dpop(self):
+        """The DPoP axis: the same three calls for an unbound and a bound session."""
+        user = f"bench-dpop-{uuid.uuid4().hex[:8]}"
+        key = dpop_proof.load_key(str(OUT / "bench-device.pem"))
+        plain, bound = self.token(user, "plain"), self.token(user, "bound")
+        self.register(user, [("plain", "fp-plain")])
+        function = Function("register-session", self.env)
+        register = event("register-session", bound, body={"fingerprint": "fp-bound"})
+        _, status, body = function.api.invoke(proved(register, key, bound))
+        function.stop()
+        assert status == 201 and json.loads(body)["data"]["session"]["keyBound"], body
+        calls = {
+            "list-devices": lambda token, session: event("list-devices", token),
+            "session-heartbeat": lambda token, session: event("session-heartbeat", token, session),
+            "authorize": lambda token, session: authorizer_event(token),
+        }
+        results = {}
+        for name, make in calls.items():
+            unbound = self.account_route(name, self.env, lambda i: make(plain, "plain"), ACCOUNT_WARM)
+            with_key = self.account_route(
+                name, self.env, lambda i: proved(make(bound, "bound"), key, bound), ACCOUNT_WARM)
+            results[name] = {"unbound": unbound, "bound": with_key}
+            if "own_warm_p50_ms" in unbound:
+                results[name]["proof_own_ms"] = round(with_key["own_warm_p50_ms"] - unbound["own_warm_p50_ms"], 3)
+            print(f"  {name}: unbound {unbound}\n  {name}: bound {with_key}", flush=True)
+        return results
+
     def accounts(self):
         """The account-size axis: per account of ACCOUNTS, every route a signed-in user
         calls and the authorizer, on a table of its own holding that account."""
@@ -801,6 +844,9 @@ def main():
                 lambda token, device: event("untrust-device", token, device),
             ),
         }
+        print("dpop (unbound vs bound):", flush=True)
+        OUT.mkdir(parents=True, exist_ok=True)
+        results["dpop"] = bench.dpop()
         if ACCOUNTS:
             print("accounts (sessions x devices):", flush=True)
             results["accounts"] = bench.accounts()

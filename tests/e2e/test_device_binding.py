@@ -20,10 +20,10 @@ def proved(method, path, token, key, body=None, proof=None):
 
 
 def test_a_bound_session_needs_its_key_on_every_request(tmp_path):
-    user = f"e2e-bound-{uuid.uuid4().hex}"
+    user = f"e2e-dpop-{uuid.uuid4().hex}"
     token = mint(user, "bound")
     key = dpop_proof.load_key(str(tmp_path / "device.pem"))
-    (status, body, _), _ = proved("POST", "/sessions", token, key, {"fingerprint": "e2e-bound"})
+    (status, body, _), _ = proved("POST", "/sessions", token, key, {"fingerprint": "fp-of-a-key-bound-device"})
     assert status == 201, body
     assert body["data"]["session"]["keyBound"] is True, body
     assert body["data"]["device"]["keyThumbprint"] == dpop_proof.thumbprint(key), body
@@ -34,7 +34,8 @@ def test_a_bound_session_needs_its_key_on_every_request(tmp_path):
     # The token alone, a replay of the proof, another device's key: all refused.
     status, body, headers = call("GET", "/devices", token)
     assert status == 401 and body["code"] == "DPOP_PROOF_REQUIRED", body
-    assert headers["WWW-Authenticate"].startswith("DPoP "), headers
+    challenge = {k.lower(): v for k, v in headers.items()}["www-authenticate"]
+    assert challenge.startswith("DPoP "), headers
     (status, body, _), _ = proved("GET", "/devices", token, key, proof=proof)
     assert status == 401 and body["code"] == "INVALID_DPOP_PROOF", body
     thief = dpop_proof.load_key(str(tmp_path / "thief.pem"))
