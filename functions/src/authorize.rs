@@ -13,7 +13,7 @@ use shared::app::Part;
 use shared::auth::dpop;
 use shared::domain::{TrustLevel, rfc3339, trust_level};
 use shared::error::{AuthFailure, Error};
-use shared::{App, Deadline};
+use shared::{App, Deadline, metrics};
 use tracing::Instrument;
 
 /// The principal of every deny: nobody is named on a refusal.
@@ -42,6 +42,11 @@ enum Shape {
 /// The decision is bounded by the invocation's `deadline` ([`Deadline::bound`]): near
 /// it, a deny, rather than leave Lambda's timeout to answer with an error.
 pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
+    decision(app, event, deadline).await.0
+}
+
+/// [`handle`]'s answer, and the code of its deny (`None`: allowed), for the metrics.
+async fn decision(app: &App, event: Value, deadline: Deadline) -> (Value, Option<&'static str>) {
     let started = std::time::Instant::now();
     let Some((shape, presented)) = read(&event) else {
         // A misconfigured authorizer, or not API Gateway: say what was sent (the keys
@@ -51,7 +56,7 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
         tracing::error!(?keys, "not an authorizer event of a known shape: denied");
-        return unknown_shape_deny();
+        return (unknown_shape_deny(), Some("UNKNOWN_EVENT"));
     };
     // On the heap: a debug build's decision future is large.
     let decided = Box::pin(decide(app, presented, deadline)).await;
@@ -59,7 +64,8 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
     match decided {
         Ok(allowed) => {
             tracing::info!(decision = "allow", latency_ms, "authorized");
-            answer(&shape, Some(&allowed.principal), allowed.context)
+            let answer = answer(&shape, Some(&allowed.principal), allowed.context);
+            (answer, None)
         }
         Err(error) => {
             let reason = match error {
@@ -91,9 +97,27 @@ pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Value {
                 }
             };
             let context = Map::from_iter([("reason".to_string(), json!(reason))]);
-            answer(&shape, None, context)
+            (answer(&shape, None, context), Some(error.code()))
         }
     }
+}
+
+/// The authorizer's metrics line: `Allows`, or `Denies` by function and by the deny's
+/// code (docs/operations.md#metrics); a key fetch that failed, by function.
+pub fn decision_line(
+    denied: Option<&'static str>,
+    counts: &[(&'static str, f64)],
+) -> metrics::Line {
+    let line = metrics::Line::new("authorize");
+    let line = match denied {
+        None => line.count(metrics::ALLOWS, 1.0, &[&["Function"]]),
+        Some(code) => line.dimension("Code", code).count(
+            metrics::DENIES,
+            1.0,
+            &[&["Function"], &["Function", "Code"]],
+        ),
+    };
+    line.counters(counts)
 }
 
 /// Who was allowed, and what the backend is told.
@@ -320,7 +344,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
             request_id = %event.context.request_id,
             user = tracing::field::Empty,
         );
-        let answer = handle(app, event.payload, deadline).instrument(span).await;
+        let work = decision(app, event.payload, deadline).instrument(span);
+        let ((answer, denied), counts) = metrics::counted(work).await;
+        decision_line(denied, &counts).emit();
         Ok::<_, Infallible>(answer)
     }))
     .await
@@ -348,6 +374,28 @@ mod tests {
         ] {
             assert_eq!(stage_wildcard(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_deny_is_counted_by_its_code_and_an_allow_by_function() {
+        let at = std::time::SystemTime::now();
+        let ns = metrics::DEFAULT_NAMESPACE;
+        let deny = decision_line(Some("SESSION_ENDED"), &[]).to_json(ns, at);
+        assert_eq!(
+            (deny["Denies"].as_f64(), deny["Code"].as_str()),
+            (Some(1.0), Some("SESSION_ENDED"))
+        );
+        assert_eq!(
+            deny["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function"], ["Function", "Code"]])
+        );
+        let allow = decision_line(None, &[(metrics::KEY_REFRESH_FAILURES, 1.0)]).to_json(ns, at);
+        assert_eq!(allow["Allows"], 1.0);
+        assert_eq!(allow["KeyRefreshFailures"], 1.0);
+        assert!(
+            allow.get("Denies").is_none() && allow.get("Code").is_none(),
+            "{allow}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::auth::{Identity, LEEWAY_SECONDS};
 use crate::domain::{Actor, EventType, Origin, SecurityEvent, Target};
 use crate::domain::{DeviceId, Session, UserId};
 use crate::error::{AuthFailure, Error};
+use crate::metrics;
 use crate::store::DeviceChange;
 
 /// What a cascade ends: every session of the account, or those of one device
@@ -119,9 +120,12 @@ impl App {
                 )
                 .await?;
             ended += pass.ended;
+            metrics::count(metrics::SESSIONS_ENDED, pass.ended);
             if pass.complete {
+                metrics::count(metrics::REVOCATIONS, 1);
                 return Ok(ended);
             }
+            metrics::count(metrics::CONFLICT_RETRIES, 1);
             tracing::info!(ended, "a sign-in landed during the cascade: reading again");
         }
         Err(Error::Conflict(

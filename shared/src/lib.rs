@@ -18,7 +18,8 @@
 //!   caller's session guard;
 //! - [`cascade`] and [`signin`]: the two use cases that read, decide and write again
 //!   when a concurrent write overtakes them (ending sessions; signing in);
-//! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging);
+//! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging), and
+//!   [`metrics`]: one line of CloudWatch embedded metrics per invocation;
 //! - [`routes`]: the one route table.
 
 pub mod app;
@@ -29,6 +30,7 @@ pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod input;
+pub mod metrics;
 pub mod page;
 pub mod reply;
 pub mod routes;

@@ -38,6 +38,23 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 /// The methods served on `path`, or none when no route has that path. Static
 /// segments win over `{id}` (`/devices/trust` is not a device id), as in API Gateway.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&str> = routes_of(path).iter().map(|(m, _, _)| *m).collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// The function serving `method` on `path`; `route-not-found` for anything else (the
+/// name metrics are reported under: docs/operations.md#metrics).
+pub fn function_of(method: &str, path: &str) -> &'static str {
+    routes_of(path)
+        .iter()
+        .find(|(m, _, _)| *m == method)
+        .map_or("route-not-found", |(_, _, function)| *function)
+}
+
+/// The routes whose path template `path` matches, static segments first.
+fn routes_of(path: &str) -> Vec<&'static (&'static str, &'static str, &'static str)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let matches = |template: &str| {
         let pattern: Vec<&str> = template.split('/').collect();
@@ -49,15 +66,11 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
     };
     let exact = |template: &str| !template.contains('{') && matches(template);
     let statics: Vec<_> = ROUTES.iter().filter(|(_, t, _)| exact(t)).collect();
-    let chosen: Vec<_> = if statics.is_empty() {
+    if statics.is_empty() {
         ROUTES.iter().filter(|(_, t, _)| matches(t)).collect()
     } else {
         statics
-    };
-    let mut methods: Vec<&str> = chosen.iter().map(|(m, _, _)| *m).collect();
-    methods.sort_unstable();
-    methods.dedup();
-    methods
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +92,20 @@ mod tests {
         assert_eq!(allowed_methods("/sessions"), ["GET", "POST"]);
         assert_eq!(allowed_methods("/sessions/revoke-all"), ["POST"]);
         assert_eq!(allowed_methods("/sessions/x/heartbeat"), ["POST"]);
+    }
+
+    #[test]
+    fn each_request_names_the_function_that_serves_it() {
+        assert_eq!(function_of("GET", "/devices"), "list-devices");
+        assert_eq!(function_of("POST", "/devices/trust"), "trust-device");
+        assert_eq!(function_of("POST", "/devices/d1/untrust"), "untrust-device");
+        assert_eq!(
+            function_of("POST", "/devices/d1/heartbeat"),
+            "session-heartbeat"
+        );
+        assert_eq!(function_of("POST", "/sessions/s1/revoke"), "revoke-session");
+        assert_eq!(function_of("OPTIONS", "/devices"), "route-not-found");
+        assert_eq!(function_of("GET", "/nope"), "route-not-found");
     }
 
     #[test]

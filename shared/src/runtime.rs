@@ -20,6 +20,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
+use crate::metrics;
 use crate::reply::Reply;
 
 impl App {
@@ -142,9 +143,17 @@ where
             user = tracing::field::Empty,
         );
         let deadline = Deadline::of_request(&request);
+        let function = crate::routes::function_of(request.method().as_str(), request.uri().path());
         let outcome = handler(app, request).instrument(span.clone());
         async move {
-            let response = answer(failure, deadline, outcome).await;
+            // One metrics line per request (docs/operations.md#metrics).
+            let (outcome, counts) = metrics::counted(deadline.bound(outcome)).await;
+            let refusal = outcome.as_ref().err().map(|e| (e.code(), e.reason()));
+            let response = respond(failure, outcome);
+            let status = response.status().as_u16();
+            let (code, reason) =
+                refusal.map_or((None, None), |(code, reason)| (Some(code), reason));
+            metrics::request_line(function, status, code, reason, &counts).emit();
             span.in_scope(|| {
                 tracing::info!(
                     status = response.status().as_u16(),
@@ -207,6 +216,7 @@ impl Deadline {
         tokio::time::timeout(left.saturating_sub(DEADLINE_MARGIN), work)
             .await
             .unwrap_or_else(|_| {
+                metrics::count(metrics::DEADLINE_UNAVAILABLE, 1);
                 Err(Error::Unavailable(
                     "the invocation's deadline is near".into(),
                 ))

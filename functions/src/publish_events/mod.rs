@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
-use shared::Deadline;
+use shared::{Deadline, metrics};
 
 pub use bus::{Bus, entry};
 pub use decide::{Decision, decide, expired_session};
@@ -54,9 +54,13 @@ pub async fn publish(
                 };
                 let event_id = record.get("eventID").and_then(Value::as_str);
                 tracing::warn!(sequence, event_id, why, "stream record skipped");
+                metrics::count(metrics::EVENTS_SKIPPED, 1);
             }
         }
     }
+    // What is left to publish: retried from the stream when the batch stops early.
+    let mut left = pending.len();
+    let retried = |left: usize| metrics::count(metrics::EVENTS_RETRIED, left);
     for chunk in pending.chunks(MAX_ENTRIES_PER_CALL) {
         let first = &chunk[0].0;
         if deadline
@@ -64,6 +68,7 @@ pub async fn publish(
             .is_some_and(|left| left < DEADLINE_MARGIN)
         {
             tracing::warn!(sequence = %first, "the invocation's deadline is near: the rest is retried");
+            retried(left);
             return BatchResponse::retry_from(first);
         }
         let entries = chunk
@@ -74,18 +79,26 @@ pub async fn publish(
             Ok(results) => results,
             Err(error) => {
                 tracing::warn!(sequence = %first, %error, "PutEvents failed: retried from this record");
+                retried(left);
                 return BatchResponse::retry_from(first);
             }
         };
         let mut failed = None;
         for (i, (sequence, event)) in chunk.iter().enumerate() {
             match results.get(i) {
-                Some(Ok(())) => tracing::info!(
-                    event_type = event.event_type.as_str(),
-                    event_id = %event.id,
-                    user = event.user.as_str(),
-                    "published"
-                ),
+                Some(Ok(())) => {
+                    metrics::count(metrics::EVENTS_PUBLISHED, 1);
+                    // One put after a failure is put again on the retry (same id).
+                    if failed.is_none() {
+                        left -= 1;
+                    }
+                    tracing::info!(
+                        event_type = event.event_type.as_str(),
+                        event_id = %event.id,
+                        user = event.user.as_str(),
+                        "published"
+                    )
+                }
                 outcome => {
                     let code = match outcome {
                         Some(Err(code)) => code.as_str(),
@@ -97,6 +110,7 @@ pub async fn publish(
             }
         }
         if let Some(sequence) = failed {
+            retried(left);
             return BatchResponse::retry_from(sequence);
         }
     }
@@ -115,7 +129,11 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let (client, bus_name) = (&client, bus_name.as_str());
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| async move {
         let deadline = Deadline::of(&event.context);
-        let response = publish(client, bus_name, &event.payload.records, deadline).await;
+        let work = publish(client, bus_name, &event.payload.records, deadline);
+        let (response, counts) = metrics::counted(work).await;
+        metrics::Line::new("publish-events")
+            .counters(&counts)
+            .emit();
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await

@@ -535,3 +535,25 @@ async fn near_the_deadline_nothing_more_is_sent() {
     );
     assert!(bus.calls.into_inner().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_metrics_count_what_was_put_and_what_the_stream_retries() {
+    // Call 1 refuses records 13 and 15: 13 were published before the first refusal,
+    // 5 more put after it (put again on the retry), and 12 go back to the stream.
+    let bus = FakeBus {
+        refused: vec![(1, 3), (1, 5)],
+        ..FakeBus::default()
+    };
+    let records = batch(25);
+    let work = publish(&bus, "default", &records, Deadline::NONE);
+    let (response, counts) = shared::metrics::counted(work).await;
+    assert_eq!(response, retry_from("1013"));
+    assert!(
+        counts.contains(&(shared::metrics::EVENTS_PUBLISHED, 18.0)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&(shared::metrics::EVENTS_RETRIED, 12.0)),
+        "{counts:?}"
+    );
+}

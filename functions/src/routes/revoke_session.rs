@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use shared::domain::{EventType, SecurityEvent, Target};
-use shared::{App, Error, Reply, Request, input};
+use shared::{App, Error, Reply, Request, input, metrics};
 
 pub const FAILURE: &str = "Failed to revoke session";
 
@@ -33,5 +33,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     app.store
         .revoke_session(&identity, &id, &event, app.now())
         .await?;
+    // Counted as a cascade counts its sessions (docs/operations.md#metrics).
+    metrics::count(metrics::REVOCATIONS, 1);
+    metrics::count(metrics::SESSIONS_ENDED, 1);
     Ok(Reply::ok(json!({ "sessionId": id.as_str() })).message("Session revoked successfully"))
 }

@@ -213,6 +213,7 @@ impl Verifier {
             })
             .await;
         if let Some(Err(error)) = refreshed {
+            crate::metrics::count(crate::metrics::KEY_REFRESH_FAILURES, 1);
             tracing::error!(
                 %error,
                 keys_held = self.current_keys().len(),

@@ -15,6 +15,7 @@ use crate::domain::{Epoch, Lifetime, SessionId, TrustLevel, UserId, trust_level,
 use crate::domain::{EventType, Origin, SecurityEvent, Target};
 use crate::error::{AuthFailure, Error};
 use crate::input;
+use crate::metrics;
 use crate::runtime::{DEADLINE_MARGIN, Deadline};
 use crate::store::SignInWrite;
 
@@ -142,6 +143,13 @@ impl App {
                 ceiling,
             };
             if self.store.register(&identity.user_id, &write, now).await? {
+                metrics::count(
+                    match is_new {
+                        true => metrics::SIGN_INS_NEW_DEVICE,
+                        false => metrics::SIGN_INS_KNOWN_DEVICE,
+                    },
+                    1,
+                );
                 return Ok(SignedIn {
                     created: true,
                     device,
@@ -153,6 +161,7 @@ impl App {
                 tracing::warn!(attempt, "sign-in gave up: the account kept changing");
                 return Err(Error::Conflict("Concurrent sign-ins, retry"));
             }
+            metrics::count(metrics::CONFLICT_RETRIES, 1);
             let ceiling = tried.elapsed().max(PAUSE) * 2u32.pow(attempt.min(LONGEST_PAUSE_STEP));
             let pause = ceiling.mul_f64(fastrand::f64());
             tokio::time::sleep(pause.min(give_up.saturating_duration_since(Instant::now()))).await;

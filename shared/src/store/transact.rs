@@ -148,6 +148,7 @@ where
     loop {
         match attempt().await {
             Err(error) if conflict(&error) && tries < CONFLICT_ATTEMPTS => {
+                crate::metrics::count(crate::metrics::CONFLICT_RETRIES, 1);
                 conflict_pause(tries).await;
                 tries += 1;
             }
