@@ -77,6 +77,7 @@ async fn decision(app: &App, event: Value, deadline: Deadline) -> (Value, Option
                         latency_ms,
                         "DPoP proof refused"
                     );
+                    shared::metrics::count(shared::metrics::DPOP_REFUSALS, 1);
                     DENIED
                 }
                 Error::Unauthorized(_) => {

@@ -36,6 +36,8 @@ pub const SIGN_INS_KNOWN_DEVICE: &str = "SignInsKnownDevice";
 pub const CONFLICT_RETRIES: &str = "ConflictRetries";
 pub const DEADLINE_UNAVAILABLE: &str = "DeadlineUnavailable";
 pub const KEY_REFRESH_FAILURES: &str = "KeyRefreshFailures";
+/// A DPoP refusal: how a copied or replayed token of a bound session shows.
+pub const DPOP_REFUSALS: &str = "DpopRefusals";
 // The authorizer.
 pub const ALLOWS: &str = "Allows";
 pub const DENIES: &str = "Denies";

@@ -246,6 +246,7 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
                 // How a copied or replayed token of a bound session shows
                 // (docs/device-binding.md "Theft signal").
                 tracing::warn!(code = error.code(), "DPoP proof refused");
+                crate::metrics::count(crate::metrics::DPOP_REFUSALS, 1);
             }
             error.into_response(failure)
         }
