@@ -49,5 +49,5 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     });
     Ok(Reply::ok(created)
         .status(StatusCode::CREATED)
-        .message("Open the page at path within a minute; the code works once"))
+        .message("Open the page at path before expiresAt; the code works once"))
 }
