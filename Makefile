@@ -3,7 +3,7 @@
 # it with SAM.
 SHELL := /bin/bash
 
-.PHONY: dev test check token tools lint build deploy fuzz bench
+.PHONY: dev test check token page-link tools lint build deploy fuzz bench
 
 dev:
 	@scripts/dev.sh
@@ -17,6 +17,11 @@ check:
 # make token USER=alice SESSION=s1 — a local HS256 access token.
 token:
 	@python3 scripts/mint_token.py "$(USER)" "$(SESSION)"
+
+# make page-link — a fresh one-time link to the devices page, signed in as the demo
+# user `make dev` created (API_PORT as make dev's).
+page-link:
+	@python3 scripts/demo_user.py --link "http://127.0.0.1:$${API_PORT:-9000}"
 
 tools:
 	@scripts/tools.sh

@@ -1,17 +1,18 @@
 """A demo user with a few devices and sessions, registered through the API like real
-sign-ins, and the URL of the "Your devices" page signed in as that user.
+sign-ins, and a link that opens the "Your devices" page signed in as that user.
 
-    python3 scripts/demo_user.py API_URL [USER]
+    python3 scripts/demo_user.py API_URL [USER]          # seed, then print a link
+    python3 scripts/demo_user.py --link API_URL [USER]   # a fresh link only (make page-link)
 
-`make dev` runs it and prints the URL; the browser tests (tests/browser) seed their own
-users with `seed`. The token and the fingerprint travel in the URL's fragment, which
-a browser never sends to a server, so neither reaches a log.
+`make dev` runs the first and prints the link; the browser tests (tests/browser) seed
+their own users with `seed` and open the page with `page_link`. A link carries a
+one-time code that lives a minute (PAGE_CODE_SECONDS), never the token or the
+fingerprint: the app's side of the hand-off (docs/devices-page.md).
 """
 
 import json
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -38,8 +39,10 @@ SIGN_INS = [
 
 
 def call(api, method, path, token, body=None, user_agent=None):
-    """One API call: (status, envelope)."""
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    """One API call: (status, envelope); `token` None sends no Authorization."""
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if user_agent:
         headers["User-Agent"] = user_agent
     data = None
@@ -76,15 +79,29 @@ def seed(api, user, ttl=8 * 3600):
     return signed_in
 
 
-def page_url(api, token, fingerprint=None):
-    handed = {"token": token} | ({"fingerprint": fingerprint} if fingerprint else {})
-    fragment = urllib.parse.urlencode(handed)
-    return f"{api}/account/devices#{fragment}"
+def page_link(api, token, fingerprint=None):
+    """What the platform's app does to open the page: a one-time code for the user's
+    token (and this device's fingerprint), then the page at the path answered."""
+    body = {"fingerprint": fingerprint} if fingerprint else None
+    status, envelope = call(api, "POST", "/account/devices/codes", token, body)
+    if status != 201:
+        raise RuntimeError(f"page code: {status} {envelope}")
+    return api + envelope["data"]["path"]
+
+
+def demo_link(api, user):
+    """A fresh link for the demo user's laptop session, seeded before."""
+    session, fingerprint = SIGN_INS[0][:2]
+    return page_link(api, mint(user, session, 8 * 3600), fingerprint)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: demo_user.py API_URL [USER]")
-    api = sys.argv[1].rstrip("/")
-    token, fingerprint, _ = seed(api, sys.argv[2] if len(sys.argv) == 3 else "demo")["laptop"]
-    print(page_url(api, token, fingerprint))
+    args = sys.argv[1:]
+    link_only = args[:1] == ["--link"]
+    args = args[1:] if link_only else args
+    if len(args) not in (1, 2):
+        sys.exit("usage: demo_user.py [--link] API_URL [USER]")
+    api, user = args[0].rstrip("/"), args[1] if len(args) == 2 else "demo"
+    if not link_only:
+        seed(api, user)
+    print(demo_link(api, user))

@@ -19,9 +19,9 @@ start_api /dev/stdout
 "$VENV/bin/python" scripts/stream_pump.py &
 STACK_PIDS+=($!)
 
-# A demo user with a few devices and sessions, and the devices page signed in as them
-# (token and fingerprint in the URL's fragment, which never reaches a server log).
-page_url=$("$VENV/bin/python" scripts/demo_user.py "http://127.0.0.1:${API_PORT}")
+# A demo user with a few devices and sessions, and a link to the devices page signed in
+# as them: a one-time code, never the token (docs/devices-page.md).
+page_link=$("$VENV/bin/python" scripts/demo_user.py "http://127.0.0.1:${API_PORT}")
 
 cat <<MSG
 
@@ -36,8 +36,9 @@ ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):
   curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'
 
-The "Your devices" page, signed in as a demo user with four devices (valid 8 hours):
-  ${page_url}
+The "Your devices" page, signed in as a demo user with four devices (the link works
+once, within a minute; \`API_PORT=${API_PORT} make page-link\` prints a fresh one):
+  ${page_link}
 
 Stop with Ctrl-C.
 MSG

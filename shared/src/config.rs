@@ -67,6 +67,10 @@ pub struct Config {
     /// (`PUBLIC_BASE_URL`, e.g. `https://api.example.com`): what DPoP proofs' `htu` is
     /// checked against, with the request's path. Unset: the URL API Gateway saw.
     pub public_base_url: Option<String>,
+    /// Seconds a devices-page hand-off code lives (`PAGE_CODE_SECONDS`, 60 by default,
+    /// 10 to 600): long enough to open a page, short enough that a code found later
+    /// opens nothing (docs/devices-page.md).
+    pub page_code_lifetime: i64,
 }
 
 /// What a sign-in does when the user already holds the most active sessions allowed.
@@ -125,6 +129,7 @@ impl Config {
             whole("SECURITY_EVENT_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
         let max_devices = whole("MAX_DEVICES_PER_USER", 50, 1..=100, "devices")? as usize;
         let device_retention = whole("DEVICE_RETENTION_DAYS", 90, 1..=3650, "days")? * 86_400;
+        let page_code_lifetime = whole("PAGE_CODE_SECONDS", 60, 10..=600, "seconds")?;
         let authorizer_activity = whole("AUTHORIZER_ACTIVITY_SECONDS", 0, 0..=86_400, "seconds")?;
         let session_limit = match get("SESSION_LIMIT_POLICY").as_deref() {
             None | Some("evict") => SessionLimit::EvictLeastRecentlyActive,
@@ -237,6 +242,7 @@ impl Config {
             fingerprint_key,
             binding_required,
             public_base_url,
+            page_code_lifetime,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')
@@ -368,6 +374,17 @@ mod tests {
         ] {
             let err = deployed(&[(name, bad)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={bad}");
+        }
+    }
+
+    #[test]
+    fn page_codes_live_a_minute_by_default_and_briefly_at_most() {
+        assert_eq!(deployed(&[]).unwrap().page_code_lifetime, 60);
+        let set = deployed(&[("PAGE_CODE_SECONDS", "10")]).unwrap();
+        assert_eq!(set.page_code_lifetime, 10);
+        for bad in ["9", "601", "0", "soon"] {
+            let err = deployed(&[("PAGE_CODE_SECONDS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("PAGE_CODE_SECONDS"), "{bad}");
         }
     }
 

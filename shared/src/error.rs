@@ -48,6 +48,10 @@ pub enum Error {
     /// The heartbeat's documented wording for the same condition.
     #[error("Session not found or expired")]
     SessionNotFoundOrExpired,
+    /// A devices-page hand-off code unknown, used or expired: one answer for all
+    /// three, so codes cannot be probed (docs/devices-page.md).
+    #[error("This link has expired or was already used")]
+    CodeNotFound,
     #[error("{0}")]
     Conflict(&'static str),
     /// The user holds the most active sessions allowed, and the policy refuses more.
@@ -95,6 +99,7 @@ impl Error {
             Error::DeviceNotFound | Error::SessionNotFound | Error::SessionNotFoundOrExpired => {
                 StatusCode::NOT_FOUND
             }
+            Error::CodeNotFound => StatusCode::NOT_FOUND,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RouteNotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +129,7 @@ impl Error {
             Error::Unauthorized(AuthFailure::InvalidProof) => "INVALID_DPOP_PROOF",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
+            Error::CodeNotFound => "CODE_NOT_FOUND",
             Error::Forbidden => "IAM_REQUIRED",
             Error::RouteNotFound => "ROUTE_NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",

@@ -18,6 +18,7 @@
 //!   caller's session guard;
 //! - [`cascade`] and [`signin`]: the two use cases that read, decide and write again
 //!   when a concurrent write overtakes them (ending sessions; signing in);
+//! - [`handoff`]: the devices page's one-time codes, and the sealing of what they hand over;
 //! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging), and
 //!   [`metrics`]: one line of CloudWatch embedded metrics per invocation;
 //! - [`routes`]: the one route table.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod cors;
 pub mod domain;
 pub mod error;
+pub mod handoff;
 pub mod input;
 pub mod metrics;
 pub mod page;

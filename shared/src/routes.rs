@@ -23,6 +23,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/sessions/current", "get-current-session"),
     ("GET", "/security-events", "list-security-events"),
     ("GET", "/account/devices", "devices-page"),
+    ("POST", "/account/devices/codes", "create-page-code"),
+    ("POST", "/account/devices/codes/redeem", "redeem-page-code"),
     (
         "POST",
         "/admin/users/{userId}/revoke-sessions",

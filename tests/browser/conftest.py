@@ -38,7 +38,8 @@ def functions_started():
               ("GET", "/security-events"), ("GET", "/sessions/current"), ("POST", "/sessions"),
               ("POST", "/devices/trust"), ("PATCH", "/devices/d"), ("DELETE", "/devices/d"),
               ("POST", "/devices/d/untrust"), ("POST", "/sessions/s/revoke"),
-              ("POST", "/sessions/revoke-all")]
+              ("POST", "/sessions/revoke-all"), ("POST", "/account/devices/codes"),
+              ("POST", "/account/devices/codes/redeem")]
     for method, path in routes:
         deadline = time.monotonic() + 120
         while True:
@@ -55,11 +56,16 @@ def functions_started():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -119,21 +125,21 @@ HARNESS_FAILURE = '"type":"https://httpstatuses.com/500"'
 
 @pytest.fixture
 def open_page(browser):
-    """open_page(token, fingerprint=None, **context options) -> Opened, loaded."""
+    """open_page(token, fingerprint=None, url=None, **context options) -> Opened, loaded.
+    With a token, the page is opened as the platform's app opens it: at a fresh one-time
+    code's link (docs/devices-page.md); else at `url`, or bare."""
     contexts, opened = [], []
 
-    def open_(token, fingerprint=None, **options):
-        if token:
-            url = demo_user.page_url(API, token, fingerprint)
-        else:
-            url = f"{API}/account/devices"
+    def open_(token, fingerprint=None, url=None, **options):
         for attempt in range(1, 4):
+            # A code works once: a page opened again needs a new one.
+            link = demo_user.page_link(API, token, fingerprint) if token else url or f"{API}/account/devices"
             context = browser.new_context(**options)
             contexts.append(context)
             page = context.new_page()
             page.set_default_timeout(15_000)
             result = Opened(page)
-            page.goto(url)
+            page.goto(link)
             page.wait_for_selector(f"{LOADED}, #problem:not(:empty), body > pre")
             if result.harness_failures and attempt < 3 and not page.locator(LOADED).count():
                 # The local stand-in for API Gateway failed, not the page: said in the

@@ -56,8 +56,8 @@ def test_the_page_lists_what_the_api_holds(open_page, account):
     assert status == 200, log
     shown = [item.get_attribute("data-event-type") for item in page.locator("#activity > li").all()]
     assert shown == [event["type"] for event in log["events"]] and shown[0] == "DEVICE_RENAMED"
-    # The token left the address bar; nothing was asked of any other origin.
-    assert "token" not in page.url
+    # The code left the address bar; nothing was asked of any other origin.
+    assert page.url == f"{API}/account/devices"
     assert opened.requested == {API}
 
     page.screenshot(path=SCREENSHOT)
@@ -178,10 +178,18 @@ def test_signing_out_this_session_shows_the_signed_out_state(open_page, account)
 
 
 def test_errors_render_as_the_envelope_says(open_page, account):
-    expect(open_page(None).page.locator("#signed-out-reason")).to_have_text("This page was opened without a sign-in.")
-    forged = open_page("not-a-token")
-    expect(forged.page.locator("#signed-out-reason")).to_have_text("Invalid or expired token")
-    forged.expected_failures = 3
+    expect(open_page(None).page.locator("#signed-out-reason")).to_contain_text(
+        "This page was opened without a sign-in. Open it from your account menu")
+    # A link whose code is unknown (or used, or expired: one answer), and the old form
+    # that carried the token itself, which the page no longer reads.
+    made_up = open_page(None, url=f"{API}/account/devices#code={'A' * 43}")
+    expect(made_up.page.locator("#signed-out-reason")).to_have_text(
+        "This link has expired or was already used. Open this page again from your account menu.")
+    made_up.expected_failures = 1
+    assert made_up.page.url == f"{API}/account/devices"
+    old_form = open_page(None, url=f"{API}/account/devices#token={account['laptop'][0]}")
+    expect(old_form.page.locator("#signed-out-reason")).to_contain_text("opened without a sign-in")
+    assert old_form.page.url == f"{API}/account/devices"
 
     token, fingerprint, laptop = account["laptop"]
     opened = open_page(token, fingerprint)

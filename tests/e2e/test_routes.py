@@ -61,6 +61,18 @@ def test_every_route_end_to_end():
     assert status == 200 and body["message"] == "Device trusted successfully", body
     assert body["trustExpiresAt"]
 
+    # The devices page's hand-off: a one-time code for the token, redeemed once. The
+    # code is a credential until then, so it joins what the logs must never hold.
+    status, body, _ = call("POST", "/account/devices/codes", laptop_token, {"fingerprint": "e2e-laptop"})
+    assert status == 201 and body["data"]["path"] == f"/account/devices#code={body['data']['code']}", body
+    code = body["data"]["code"]
+    SECRETS.append(code)
+    status, body, headers = call("POST", "/account/devices/codes/redeem", None, {"code": code})
+    assert status == 200 and body["data"] == {"token": laptop_token, "fingerprint": "e2e-laptop"}, body
+    assert {k.lower(): v for k, v in headers.items()}["cache-control"] == "no-store", headers
+    status, body, _ = call("POST", "/account/devices/codes/redeem", None, {"code": code})
+    assert status == 404 and body["code"] == "CODE_NOT_FOUND", body
+
     status, body, _ = call("GET", f"/devices/{laptop}", laptop_token)
     assert status == 200 and body["device"]["trustLevel"] == "HIGH", body
     assert [s["id"] for s in body["device"]["sessions"]] == ["laptop-session"]

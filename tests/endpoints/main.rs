@@ -13,6 +13,7 @@ mod devices_bounded;
 mod events;
 mod faults;
 mod front;
+mod handoff;
 mod interleavings;
 mod limits;
 mod published_keys;

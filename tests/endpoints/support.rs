@@ -38,6 +38,9 @@ pub enum Route {
     /// The IAM-authorized service routes: all of a user's sessions, or one device's.
     AdminRevokeUser,
     AdminRevokeDevice,
+    /// The devices page's hand-off: a code made with a token, redeemed without one.
+    CreatePageCode,
+    RedeemPageCode,
     /// API Gateway's `$default` route: whatever no route matched.
     Unmatched,
 }
@@ -64,6 +67,9 @@ impl Route {
     /// The service routes, authorized by IAM rather than by a token.
     pub const ADMIN: [Route; 2] = [Route::AdminRevokeUser, Route::AdminRevokeDevice];
 
+    /// The devices page's hand-off routes (tests/endpoints/handoff.rs).
+    pub const HANDOFF: [Route; 2] = [Route::CreatePageCode, Route::RedeemPageCode];
+
     fn event(self) -> &'static str {
         match self {
             Route::ListDevices => "list-devices",
@@ -82,6 +88,8 @@ impl Route {
             Route::SecurityEvents => "list-security-events",
             Route::AdminRevokeUser => "admin-revoke-sessions",
             Route::AdminRevokeDevice => "admin-revoke-device-sessions",
+            Route::CreatePageCode => "create-page-code",
+            Route::RedeemPageCode => "redeem-page-code",
             Route::Unmatched => "route-not-found",
         }
     }
@@ -103,17 +111,19 @@ impl Route {
         matches!(self, Route::RevokeSession | Route::SessionHeartbeat)
     }
 
-    /// The handler called as `shared::serve` calls it, deadline included.
-    async fn invoke(self, app: &App, request: Request) -> lambda_http::Response<Body> {
+    /// The handler called as `shared::serve` calls it, deadline included. A plain
+    /// function handing back the one handler's future, boxed: a debug build keeps a
+    /// stack slot for every arm's future, and were this the future being polled, all of
+    /// them (about 1 MB) would sit under every DynamoDB call of every test.
+    fn invoke<'a>(self, app: &'a App, request: Request) -> Response<'a> {
         let deadline = Deadline::of_request(&request);
         macro_rules! call {
             ($endpoint:ident) => {
-                answer(
+                Box::pin(answer(
                     $endpoint::FAILURE,
                     deadline,
                     $endpoint::handle(app, request),
-                )
-                .await
+                ))
             };
         }
         match self {
@@ -131,10 +141,16 @@ impl Route {
             Route::CurrentSession => call!(get_current_session),
             Route::SecurityEvents => call!(list_security_events),
             Route::AdminRevokeUser | Route::AdminRevokeDevice => call!(admin_revoke_sessions),
+            Route::CreatePageCode => call!(create_page_code),
+            Route::RedeemPageCode => call!(redeem_page_code),
             Route::Unmatched => call!(route_not_found),
         }
     }
 }
+
+/// A handler's answer, on its way.
+type Response<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = lambda_http::Response<Body>> + Send + 'a>>;
 
 /// The events, read once per test binary.
 fn event(route: Route) -> Value {
@@ -143,6 +159,7 @@ fn event(route: Route) -> Value {
         Route::ALL
             .iter()
             .chain(&Route::ADMIN)
+            .chain(&Route::HANDOFF)
             .chain([&Route::Unmatched])
             .map(|r| {
                 let path = format!(
@@ -603,7 +620,7 @@ impl<'a> Call<'a> {
         }
         // On the heap: a debug build's handler futures are large, and a test holding
         // several at once would overflow its thread's stack.
-        let response = Box::pin(self.route.invoke(&self.test.app, request)).await;
+        let response = self.route.invoke(&self.test.app, request).await;
         let (parts, body) = response.into_parts();
         let body = match body {
             Body::Text(text) => serde_json::from_str(&text).expect("every body is JSON"),

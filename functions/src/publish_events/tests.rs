@@ -307,6 +307,20 @@ fn only_event_inserts_and_ttl_removals_of_sessions_are_published() {
     for record in &ignored {
         assert_eq!(decide(record).1, Decision::Ignore, "{record}");
     }
+    // The devices page's hand-off codes: made, redeemed (deleted), or removed by TTL.
+    let code_keys = json!({"PK": {"S": "PAGECODE#ab12"}, "SK": {"S": "CODE"}});
+    let code = json!({
+        "PK": {"S": "PAGECODE#ab12"}, "SK": {"S": "CODE"},
+        "sealed": {"B": "c2VhbGVk"}, "expiresAt": {"N": "1767225660"}, "ttl": {"N": "1767225660"},
+    });
+    for (sequence, name, new, old, who) in [
+        ("11", "INSERT", Some(code.clone()), None, BY_REQUEST),
+        ("12", "REMOVE", None, Some(code.clone()), BY_REQUEST),
+        ("13", "REMOVE", None, Some(code.clone()), ttl_identity()),
+    ] {
+        let record = record(sequence, name, code_keys.clone(), new, old, who);
+        assert_eq!(decide(&record).1, Decision::Ignore, "{record}");
+    }
     let published = [
         record("9", "INSERT", event_keys, Some(event), None, BY_REQUEST),
         removed_session("10", session, ttl_identity()),

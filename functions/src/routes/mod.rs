@@ -2,6 +2,8 @@
 //! (`shared::routes::ROUTES` is the table of them).
 
 pub mod admin_revoke_sessions;
+/// The devices page's one-time hand-off codes: made by the app, redeemed by the page.
+pub mod create_page_code;
 pub mod delete_device;
 /// The "Your devices" page, served on the API's origin (HTML, no DynamoDB).
 pub mod devices_page;
@@ -10,6 +12,7 @@ pub mod get_device;
 pub mod list_devices;
 pub mod list_security_events;
 pub mod list_sessions;
+pub mod redeem_page_code;
 pub mod register_session;
 pub mod rename_device;
 pub mod revoke_all_sessions;

@@ -41,6 +41,7 @@ mod activity;
 mod cascades;
 mod codec;
 mod events;
+mod handoff;
 mod proofs;
 mod transact;
 mod writes;
@@ -48,6 +49,7 @@ mod writes;
 pub use cascades::{Cascaded, DeviceChange};
 pub use codec::{event_from, is_event_key, stored_session};
 pub use events::EventPage;
+pub use handoff::{PAGE_CODE, PAGE_CODE_SK, SealedHandoff};
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 
