@@ -14,6 +14,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,9 +91,11 @@ def page_link(api, token, fingerprint=None):
 
 
 def demo_link(api, user):
-    """A fresh link for the demo user's laptop session, seeded before."""
-    session, fingerprint = SIGN_INS[0][:2]
-    return page_link(api, mint(user, session, 8 * 3600), fingerprint)
+    """A fresh link for a new session of the demo user (seeded before), not yet
+    registered: the page registers it bound to the browser's own key (DPoP;
+    docs/device-binding.md), on the device that key is."""
+    session = f"browser-{uuid.uuid4().hex[:8]}"
+    return page_link(api, mint(user, session, 8 * 3600), "demo-browser")
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ ${JWT_ISSUER}, aud ${JWT_AUDIENCE}, both checked):
   curl -s -X POST http://127.0.0.1:${API_PORT}/sessions -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' -d '{"fingerprint":"laptop-1"}'
 
-The "Your devices" page, signed in as a demo user with four devices (the link works
-once, within a minute; \`API_PORT=${API_PORT} make page-link\` prints a fresh one):
+The "Your devices" page, signed in as a demo user with four devices, in a session the
+page binds to your browser's own key (DPoP). The link works once, within a minute;
+\`API_PORT=${API_PORT} make page-link\` prints a fresh one:
   ${page_link}
 
 Stop with Ctrl-C.
