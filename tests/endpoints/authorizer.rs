@@ -581,12 +581,7 @@ fn bound_event(authorization: &str, proof: Option<&dyn Fn(&Value) -> String>) ->
 async fn a_bound_session_is_allowed_with_its_proof_and_denied_without() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    t.request(Route::RegisterSession)
-        .json(json!({ "fingerprint": "fp-authorizer" }))
-        .proved_by(&key)
-        .send()
-        .await
-        .assert_status(201);
+    t.sign_in_bound(&key, "fp-authorizer").await;
     let authorization = bearer(&t.token());
 
     let signed = |claims: &Value| key.sign(claims);
@@ -624,12 +619,7 @@ async fn a_bound_session_is_allowed_with_its_proof_and_denied_without() {
 async fn a_rest_request_authorizer_checks_the_proof_against_the_stage_path() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    t.request(Route::RegisterSession)
-        .json(json!({ "fingerprint": "fp-rest" }))
-        .proved_by(&key)
-        .send()
-        .await
-        .assert_status(201);
+    t.sign_in_bound(&key, "fp-rest").await;
     let authorization = bearer(&t.token());
     let mut event = Shape::RestRequest.event(Some(&authorization));
     let domain = event["requestContext"]["domainName"]

@@ -6,18 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Signs in the default session bound to `key` on `fingerprint`; the answer's data.
-async fn sign_in_bound(t: &TestApp, key: &DeviceKey, fingerprint: &str) -> Value {
-    let answer = t
-        .request(Route::RegisterSession)
-        .json(json!({ "fingerprint": fingerprint }))
-        .proved_by(key)
-        .send()
-        .await;
-    answer.assert_status(201);
-    answer.body["data"].clone()
-}
-
 /// A 401 for this DPoP refusal, with the RFC 9449 challenge.
 #[track_caller]
 fn assert_refused(answer: &Answer, code: &str) {
@@ -34,7 +22,7 @@ fn assert_refused(answer: &Answer, code: &str) {
 async fn a_sign_in_with_a_proof_binds_the_session_and_its_device_to_the_key() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    let data = sign_in_bound(&t, &key, "fp-bound").await;
+    let data = t.sign_in_bound(&key, "fp-bound").await;
     assert_eq!(data["session"]["keyBound"], true);
     assert_eq!(data["device"]["keyBound"], true);
     assert_eq!(data["device"]["keyThumbprint"], key.thumbprint());
@@ -76,7 +64,7 @@ async fn every_route_refuses_a_bound_sessions_token_without_a_proof_or_with_anot
     let t = TestApp::new().await;
     let key = DeviceKey::new();
     let other = DeviceKey::new();
-    let device = sign_in_bound(&t, &key, "fp-routes").await["device"]["id"]
+    let device = t.sign_in_bound(&key, "fp-routes").await["device"]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -121,7 +109,7 @@ async fn device_name(t: &TestApp) -> String {
 async fn a_heartbeat_without_the_key_writes_nothing() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-beat").await;
+    t.sign_in_bound(&key, "fp-beat").await;
     let before = t.stored_session(&t.session).await.unwrap();
     let beat = t
         .request(Route::SessionHeartbeat)
@@ -155,7 +143,7 @@ macro_rules! refused_proof {
         async fn $name() {
             let t = TestApp::new().await;
             let key = DeviceKey::new();
-            sign_in_bound(&t, &key, "fp-check").await;
+            t.sign_in_bound(&key, "fp-check").await;
             let change: fn(&mut Value, &DeviceKey) = $change;
             let answer = t
                 .request(Route::CurrentSession)
@@ -202,7 +190,7 @@ fn handmade(header: &Value, claims: &Value, signer: Option<&DeviceKey>) -> Strin
 async fn with_raw_proof(make: impl Fn(&DeviceKey, &Value) -> String) -> Answer {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-raw").await;
+    t.sign_in_bound(&key, "fp-raw").await;
     let claims = DeviceKey::claims("GET", &format!("{API_URL}/sessions/current"), &t.token());
     // The hand-made proof with the key's own header passes: only the change refuses.
     let fair = handmade(
@@ -222,82 +210,49 @@ async fn with_raw_proof(make: impl Fn(&DeviceKey, &Value) -> String) -> Answer {
         .await
 }
 
-#[tokio::test]
-async fn a_proof_carrying_a_private_key_is_refused() {
-    let answer = with_raw_proof(|key, claims| {
+/// One hand-made proof per test (`make(key, claims)` builds its `DPoP` header): refused.
+macro_rules! refused_raw_proof {
+    ($($name:ident: $make:expr;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let make: fn(&DeviceKey, &Value) -> String = $make;
+            assert_refused(&with_raw_proof(make).await, "INVALID_DPOP_PROOF");
+        }
+    )*};
+}
+
+refused_raw_proof! {
+    a_proof_carrying_a_private_key_is_refused: |key, claims| {
         let mut jwk = key.jwk();
         jwk["d"] = json!("bm90LWEtcmVhbC1wcml2YXRlLWtleS1idXQtYS1tZW1iZXI");
-        handmade(
-            &json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk }),
-            claims,
-            Some(key),
-        )
-    })
-    .await;
-    assert_refused(&answer, "INVALID_DPOP_PROOF");
-}
-
-#[tokio::test]
-async fn an_unsigned_proof_is_refused() {
-    let answer = with_raw_proof(|key, claims| {
-        handmade(
-            &json!({ "typ": "dpop+jwt", "alg": "none", "jwk": key.jwk() }),
-            claims,
-            None,
-        )
-    })
-    .await;
-    assert_refused(&answer, "INVALID_DPOP_PROOF");
-}
-
-#[tokio::test]
-async fn an_hs256_proof_is_refused() {
-    let answer = with_raw_proof(|key, claims| {
+        handmade(&json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk }), claims, Some(key))
+    };
+    an_unsigned_proof_is_refused: |key, claims| {
+        handmade(&json!({ "typ": "dpop+jwt", "alg": "none", "jwk": key.jwk() }), claims, None)
+    };
+    a_proof_of_another_type_is_refused: |key, claims| {
+        handmade(&json!({ "typ": "JWT", "alg": "ES256", "jwk": key.jwk() }), claims, Some(key))
+    };
+    a_proof_signed_by_another_key_than_its_header_names_is_refused: |key, claims| {
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk() });
+        handmade(&header, claims, Some(&DeviceKey::new()))
+    };
+    an_hs256_proof_is_refused: |key, claims| {
         let header = jsonwebtoken::Header {
             typ: Some("dpop+jwt".into()),
             jwk: serde_json::from_value(key.jwk()).ok(),
             ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
         };
-        let secret =
-            jsonwebtoken::EncodingKey::from_secret(key.jwk().to_string().as_bytes()).unwrap();
-        jsonwebtoken::encode(&header, claims, &secret).unwrap()
-    })
-    .await;
-    assert_refused(&answer, "INVALID_DPOP_PROOF");
-}
-
-#[tokio::test]
-async fn a_proof_of_another_type_is_refused() {
-    let answer = with_raw_proof(|key, claims| {
-        handmade(
-            &json!({ "typ": "JWT", "alg": "ES256", "jwk": key.jwk() }),
-            claims,
-            Some(key),
-        )
-    })
-    .await;
-    assert_refused(&answer, "INVALID_DPOP_PROOF");
-}
-
-#[tokio::test]
-async fn a_proof_signed_by_another_key_than_its_header_names_is_refused() {
-    let answer = with_raw_proof(|key, claims| {
-        let thief = DeviceKey::new();
-        handmade(
-            &json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk() }),
-            claims,
-            Some(&thief),
-        )
-    })
-    .await;
-    assert_refused(&answer, "INVALID_DPOP_PROOF");
+        let secret = jsonwebtoken::EncodingKey::from_secret(key.jwk().to_string().as_bytes());
+        jsonwebtoken::encode(&header, claims, &secret.unwrap()).unwrap()
+    };
 }
 
 #[tokio::test]
 async fn a_proof_is_accepted_once() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-replay").await;
+    t.sign_in_bound(&key, "fp-replay").await;
     let claims = DeviceKey::claims("GET", &format!("{API_URL}/sessions/current"), &t.token());
     let proof = key.sign(&claims);
     let call = || {
@@ -313,7 +268,7 @@ async fn a_proof_is_accepted_once() {
 async fn of_racing_replays_of_one_proof_exactly_one_is_accepted() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-race").await;
+    t.sign_in_bound(&key, "fp-race").await;
     let claims = DeviceKey::claims("GET", &format!("{API_URL}/sessions/current"), &t.token());
     let proof = key.sign(&claims);
     let answers = futures::future::join_all((0..8).map(|_| {
@@ -350,7 +305,7 @@ async fn the_dpop_scheme_without_a_proof_is_refused_even_unbound() {
 async fn the_device_is_its_key_not_its_fingerprint() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    let bound = sign_in_bound(&t, &key, "fp-shared").await["device"]["id"].clone();
+    let bound = t.sign_in_bound(&key, "fp-shared").await["device"]["id"].clone();
 
     // Another sign-in naming the fingerprint without the key: another, unbound device.
     let copied = t.register("session-copied", "fp-shared").await;
@@ -412,7 +367,7 @@ async fn the_device_is_its_key_not_its_fingerprint() {
 async fn a_registration_again_must_prove_the_same_key() {
     let t = TestApp::new().await;
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-again").await;
+    t.sign_in_bound(&key, "fp-again").await;
     let again = || {
         t.request(Route::RegisterSession)
             .json(json!({ "fingerprint": "fp-again" }))
@@ -436,7 +391,7 @@ async fn with_binding_required_a_sign_in_without_a_proof_is_refused() {
         "nothing written"
     );
     let key = DeviceKey::new();
-    sign_in_bound(&t, &key, "fp-required").await;
+    t.sign_in_bound(&key, "fp-required").await;
 }
 
 #[tokio::test]

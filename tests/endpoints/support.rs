@@ -318,6 +318,19 @@ impl TestApp {
             .to_string()
     }
 
+    /// Signs in the default session bound to `key` (DPoP) on `fingerprint`: the
+    /// answer's data.
+    pub async fn sign_in_bound(&self, key: &DeviceKey, fingerprint: &str) -> Value {
+        let answer = self
+            .request(Route::RegisterSession)
+            .json(json!({ "fingerprint": fingerprint }))
+            .proved_by(key)
+            .send()
+            .await;
+        answer.assert_status(201);
+        answer.body["data"].clone()
+    }
+
     /// Another session of the same user on `fingerprint`; returns the device id.
     pub async fn sign_in_other(&self, session: &str, fingerprint: &str) -> String {
         let answer = self.register(session, fingerprint).await;
