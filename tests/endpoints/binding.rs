@@ -415,3 +415,27 @@ async fn behind_a_custom_domain_proofs_name_the_public_url() {
         .await;
     assert_refused(&answer, "INVALID_DPOP_PROOF");
 }
+
+#[tokio::test]
+async fn racing_bound_sign_ins_of_one_key_make_one_device() {
+    let t = TestApp::new().await;
+    let key = DeviceKey::new();
+    let sessions: Vec<String> = (0..6).map(|i| format!("racer-{i}")).collect();
+    let answers = futures::future::join_all(sessions.iter().map(|session| {
+        t.request(Route::RegisterSession)
+            .session(session)
+            .json(json!({ "fingerprint": format!("fp-{session}") }))
+            .proved_by(&key)
+            .send()
+    }))
+    .await;
+    for answer in &answers {
+        answer.assert_status(201);
+    }
+    let devices: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| a.body["data"]["device"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(devices.len(), 1, "one key, one device: {devices:?}");
+    assert_eq!(t.account().await.devices.len(), 1);
+}
