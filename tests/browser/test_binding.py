@@ -5,6 +5,8 @@ without that key."""
 
 import uuid
 
+from playwright.sync_api import expect
+
 from conftest import API, call, demo_user
 
 from mint_token import mint
@@ -52,5 +54,5 @@ def test_the_page_works_bound_and_its_token_alone_is_refused(open_page):
     page.reload()
     page.wait_for_selector("body[data-loaded]")
     page.locator("#refresh").click()
-    page.wait_for_function("document.getElementById('notice').textContent.includes('Up to date')")
+    expect(page.locator("#notice")).to_contain_text("Up to date")
     assert opened.unexpected_errors() == []
