@@ -59,9 +59,9 @@ export AWS_LAMBDA_LOG_LEVEL=TRACE
 start_api "$logs/api.log"
 API_URL="http://127.0.0.1:$API_PORT" API_LOG="$logs/api.log" "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e 2>&1 | tee "$logs/e2e.log"
 
-step "browser tests (the devices page in Debian's Chromium, against the same stack)"
+step "browser tests (the devices and not-me pages in Debian's Chromium, against the same stack)"
 rm -f "$logs/page-metrics.txt"
-API_URL="http://127.0.0.1:$API_PORT" PAGE_METRICS="$logs/page-metrics.txt" "$VENV/bin/pytest" -q -p no:cacheprovider tests/browser 2>&1 | tee "$logs/browser.log"
+API_URL="http://127.0.0.1:$API_PORT" API_LOG="$logs/api.log" PAGE_METRICS="$logs/page-metrics.txt" "$VENV/bin/pytest" -q -p no:cacheprovider tests/browser 2>&1 | tee "$logs/browser.log"
 cat "$logs/page-metrics.txt"
 
 step "fuzzing (schemathesis from openapi.yaml, against the same stack)"

@@ -6,10 +6,10 @@
 use crate::app::App;
 use crate::auth::{Identity, LEEWAY_SECONDS};
 use crate::domain::{Actor, EventType, Origin, SecurityEvent, Target};
-use crate::domain::{DeviceId, Session, UserId};
+use crate::domain::{DeviceId, Session, SessionId, UserId};
 use crate::error::{AuthFailure, Error};
 use crate::metrics;
-use crate::store::DeviceChange;
+use crate::store::{DeviceChange, Spend};
 
 /// What a cascade ends: every session of the account, or those of one device
 /// before that device is untrusted or removed (or, for a platform service, left as
@@ -24,6 +24,14 @@ pub enum Cascade<'a> {
     Remove(&'a DeviceId),
     /// A device's sessions, the device kept (`/admin/…`).
     DeviceSessions(&'a DeviceId),
+    /// A sign-in its owner reported ("This wasn't me", docs/report-link.md): its
+    /// session, and the device it created with every session on it, which is
+    /// removed; the code is spent in the same transaction.
+    Report {
+        session: &'a SessionId,
+        device: Option<&'a DeviceId>,
+        spend: &'a Spend,
+    },
 }
 
 /// Who ends sessions: the user, through a session that must be alive (the guard), or
@@ -31,14 +39,22 @@ pub enum Cascade<'a> {
 #[derive(Debug, Clone)]
 pub enum Principal {
     User(Identity),
-    Service { arn: String, user: UserId },
+    Service {
+        arn: String,
+        user: UserId,
+    },
+    /// Whoever holds a "This wasn't me" link of the user's: the link is the
+    /// authority, and it ends only the sign-in it names.
+    ReportLink {
+        user: UserId,
+    },
 }
 
 impl Principal {
     pub fn user(&self) -> &UserId {
         match self {
             Principal::User(identity) => &identity.user_id,
-            Principal::Service { user, .. } => user,
+            Principal::Service { user, .. } | Principal::ReportLink { user } => user,
         }
     }
 
@@ -46,6 +62,7 @@ impl Principal {
         match self {
             Principal::User(identity) => Actor::Session(identity.session_id.as_str().into()),
             Principal::Service { arn, .. } => Actor::Service(arn.clone()),
+            Principal::ReportLink { .. } => Actor::System("report-link".into()),
         }
     }
 }
@@ -80,10 +97,17 @@ impl App {
                     self.stepped_up(identity, &caller.session)?;
                     (caller.account, Some(identity), caller.now)
                 }
-                Principal::Service { .. } => (self.store.account(user).await?, None, self.now()),
+                Principal::Service { .. } | Principal::ReportLink { .. } => {
+                    (self.store.account(user).await?, None, self.now())
+                }
             };
             let (device, change) = match cascade {
                 Cascade::AllSessions { .. } => (None, None),
+                // The device may be gone already (removed, aged out): the session alone.
+                Cascade::Report { device, .. } => match device.and_then(|id| account.device(id)) {
+                    Some(found) => (device, Some(DeviceChange::Remove(found))),
+                    None => (None, None),
+                },
                 Cascade::Untrust(id) | Cascade::Remove(id) | Cascade::DeviceSessions(id) => {
                     let device = account.device(id).ok_or(Error::DeviceNotFound)?;
                     let change = match cascade {
@@ -100,11 +124,23 @@ impl App {
                 }
                 _ => None,
             };
-            let sessions: Vec<_> = account
-                .alive_sessions(now, device)
-                .filter(|s| Some(&s.id) != kept)
-                .map(|s| &s.id)
-                .collect();
+            let sessions: Vec<_> = match cascade {
+                // Its device's sessions, and the reported one wherever it is.
+                Cascade::Report { session, .. } => account
+                    .alive_sessions(now, None)
+                    .filter(|s| &s.id == session || device.is_some_and(|d| &s.device_id == d))
+                    .map(|s| &s.id)
+                    .collect(),
+                _ => account
+                    .alive_sessions(now, device)
+                    .filter(|s| Some(&s.id) != kept)
+                    .map(|s| &s.id)
+                    .collect(),
+            };
+            let spend = match cascade {
+                Cascade::Report { spend, .. } => Some(spend),
+                _ => None,
+            };
             let event =
                 cascade_event(by, cascade, origin.clone(), reason).ended(ended + sessions.len());
             let pass = self
@@ -116,6 +152,7 @@ impl App {
                     change,
                     account.sign_ins,
                     &event,
+                    spend,
                     now,
                 )
                 .await?;
@@ -168,6 +205,22 @@ fn cascade_event(
         Cascade::Untrust(id) => (EventType::DeviceUntrusted, Target::Device(id)),
         Cascade::Remove(id) => (EventType::DeviceRemoved, Target::Device(id)),
         Cascade::DeviceSessions(id) => (EventType::AdminSessionsRevoked, Target::Device(id)),
+        // Names the reported session, and the device the sign-in created.
+        Cascade::Report {
+            session, device, ..
+        } => {
+            let event = SecurityEvent::of(
+                by.user(),
+                by.actor(),
+                EventType::SignInReported,
+                Target::Session(session),
+                origin,
+            );
+            return match device {
+                Some(device) => event.on_device(device),
+                None => event,
+            };
+        }
     };
     let event = SecurityEvent::of(by.user(), by.actor(), event_type, target, origin);
     match reason {

@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 
 use crate::auth::{JwtSettings, KeyMaterial, Verifier};
 use crate::domain::DigestKey;
+use crate::report::ReportKeys;
 
 /// Local tokens are HS256 with this secret when `JWT_SECRET` is unset. It is only
 /// accepted when the endpoint is overridden to a loopback emulator (see
@@ -71,6 +72,10 @@ pub struct Config {
     /// 10 to 600): long enough to open a page, short enough that a code found later
     /// opens nothing (docs/devices-page.md).
     pub page_code_lifetime: i64,
+    /// The keys of "This wasn't me" links (`REPORT_LINK_KEY`, `REPORT_LINK_PREVIOUS_KEY`;
+    /// locally derived): none when a deployment sets none, and its links are refused
+    /// (docs/report-link.md).
+    pub report_keys: Option<ReportKeys>,
 }
 
 /// What a sign-in does when the user already holds the most active sessions allowed.
@@ -211,6 +216,7 @@ impl Config {
                 ));
             }
         };
+        let report_keys = ReportKeys::from_lookup(&get, local)?;
         let keys =
             KeyMaterial::from_sources(secret, public_key, jwks, jwks_url).map_err(ConfigError)?;
         let jwt = JwtSettings {
@@ -243,6 +249,7 @@ impl Config {
             binding_required,
             public_base_url,
             page_code_lifetime,
+            report_keys,
             cors_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')

@@ -19,6 +19,7 @@
 //! - [`cascade`] and [`signin`]: the two use cases that read, decide and write again
 //!   when a concurrent write overtakes them (ending sessions; signing in);
 //! - [`handoff`]: the devices page's one-time codes, and the sealing of what they hand over;
+//! - [`report`]: the codes of "This wasn't me" links, made and checked;
 //! - [`runtime`]: the Lambda adapter (cold start, deadline, answer, logging), and
 //!   [`metrics`]: one line of CloudWatch embedded metrics per invocation;
 //! - [`routes`]: the one route table.
@@ -35,6 +36,7 @@ pub mod input;
 pub mod metrics;
 pub mod page;
 pub mod reply;
+pub mod report;
 pub mod routes;
 pub mod runtime;
 pub mod signin;

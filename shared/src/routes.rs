@@ -25,6 +25,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/account/devices", "devices-page"),
     ("POST", "/account/devices/codes", "create-page-code"),
     ("POST", "/account/devices/codes/redeem", "redeem-page-code"),
+    ("GET", "/account/not-me", "not-me-page"),
+    ("POST", "/account/not-me/lookup", "not-me-lookup"),
+    ("POST", "/account/not-me/confirm", "not-me-confirm"),
     (
         "POST",
         "/admin/users/{userId}/revoke-sessions",

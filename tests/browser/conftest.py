@@ -39,7 +39,8 @@ def functions_started():
               ("POST", "/devices/trust"), ("PATCH", "/devices/d"), ("DELETE", "/devices/d"),
               ("POST", "/devices/d/untrust"), ("POST", "/sessions/s/revoke"),
               ("POST", "/sessions/revoke-all"), ("POST", "/account/devices/codes"),
-              ("POST", "/account/devices/codes/redeem")]
+              ("POST", "/account/devices/codes/redeem"), ("GET", "/account/not-me"),
+              ("POST", "/account/not-me/lookup"), ("POST", "/account/not-me/confirm")]
     for method, path in routes:
         deadline = time.monotonic() + 120
         while True:

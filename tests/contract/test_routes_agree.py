@@ -136,7 +136,7 @@ def readme_routes(root):
 
 # Route events the endpoint tests do not send: the page is HTML, driven by the browser
 # tests (tests/browser/).
-NOT_IN_ENDPOINT_TESTS = {"devices-page"}
+NOT_IN_ENDPOINT_TESTS = {"devices-page", "not-me-page"}
 
 
 def endpoint_test_events(root):

@@ -19,6 +19,7 @@ mod limits;
 mod published_keys;
 mod races;
 mod registration;
+mod report;
 mod routing;
 mod sessions;
 mod stream;

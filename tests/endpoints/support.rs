@@ -41,6 +41,9 @@ pub enum Route {
     /// The devices page's hand-off: a code made with a token, redeemed without one.
     CreatePageCode,
     RedeemPageCode,
+    /// The "This wasn't me" page's two calls: no token, a link's code.
+    NotMeLookup,
+    NotMeConfirm,
     /// API Gateway's `$default` route: whatever no route matched.
     Unmatched,
 }
@@ -70,6 +73,9 @@ impl Route {
     /// The devices page's hand-off routes (tests/endpoints/handoff.rs).
     pub const HANDOFF: [Route; 2] = [Route::CreatePageCode, Route::RedeemPageCode];
 
+    /// The "This wasn't me" page's calls (tests/endpoints/report.rs).
+    pub const REPORT: [Route; 2] = [Route::NotMeLookup, Route::NotMeConfirm];
+
     fn event(self) -> &'static str {
         match self {
             Route::ListDevices => "list-devices",
@@ -90,6 +96,8 @@ impl Route {
             Route::AdminRevokeDevice => "admin-revoke-device-sessions",
             Route::CreatePageCode => "create-page-code",
             Route::RedeemPageCode => "redeem-page-code",
+            Route::NotMeLookup => "not-me-lookup",
+            Route::NotMeConfirm => "not-me-confirm",
             Route::Unmatched => "route-not-found",
         }
     }
@@ -143,6 +151,8 @@ impl Route {
             Route::AdminRevokeUser | Route::AdminRevokeDevice => call!(admin_revoke_sessions),
             Route::CreatePageCode => call!(create_page_code),
             Route::RedeemPageCode => call!(redeem_page_code),
+            Route::NotMeLookup => call!(not_me_lookup),
+            Route::NotMeConfirm => call!(not_me_confirm),
             Route::Unmatched => call!(route_not_found),
         }
     }
@@ -160,6 +170,7 @@ fn event(route: Route) -> Value {
             .iter()
             .chain(&Route::ADMIN)
             .chain(&Route::HANDOFF)
+            .chain(&Route::REPORT)
             .chain([&Route::Unmatched])
             .map(|r| {
                 let path = format!(
@@ -573,6 +584,12 @@ impl<'a> Call<'a> {
         self.event["rawPath"] = json!(path);
         self.event["requestContext"]["http"]["method"] = json!(method);
         self.event["requestContext"]["http"]["path"] = json!(path);
+        self
+    }
+
+    /// The address API Gateway saw the request come from.
+    pub fn source_ip(mut self, ip: &str) -> Self {
+        self.event["requestContext"]["http"]["sourceIp"] = json!(ip);
         self
     }
 

@@ -15,7 +15,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::{Deadline, metrics};
 
-pub use bus::{Bus, entry};
+pub use bus::{Bus, Links, entry};
 pub use decide::{Decision, decide, expired_session};
 pub use record::{BatchResponse, Item, ItemFailure, StreamEvent, attribute, image};
 
@@ -39,6 +39,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 pub async fn publish(
     bus: &impl Bus,
     bus_name: &str,
+    links: Option<&Links>,
     records: &[Value],
     deadline: Deadline,
 ) -> BatchResponse {
@@ -73,7 +74,7 @@ pub async fn publish(
         }
         let entries = chunk
             .iter()
-            .map(|(_, event)| entry(event, bus_name))
+            .map(|(_, event)| entry(event, bus_name, links))
             .collect();
         let results = match bus.put(entries).await {
             Ok(results) => results,
@@ -124,12 +125,17 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| DEFAULT_EVENT_BUS.to_string());
+    // New-device sign-ins' "This wasn't me" links (docs/report-link.md).
+    let links = Links::from_env()?;
+    if links.is_none() {
+        tracing::warn!("no REPORT_LINK_KEY or PUBLIC_BASE_URL: events go without report links");
+    }
     // The same time bounds as the DynamoDB client of every route.
     let client = aws_sdk_eventbridge::Client::new(&shared::App::sdk_config().await);
-    let (client, bus_name) = (&client, bus_name.as_str());
+    let (client, bus_name, links) = (&client, bus_name.as_str(), links.as_ref());
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| async move {
         let deadline = Deadline::of(&event.context);
-        let work = publish(client, bus_name, &event.payload.records, deadline);
+        let work = publish(client, bus_name, links, &event.payload.records, deadline);
         let (response, counts) = metrics::counted(work).await;
         metrics::Line::new("publish-events")
             .counters(&counts)

@@ -212,7 +212,7 @@ fn the_entry_carries_the_view_of_the_event() {
     let Decision::Publish(event) = decide(&inserted_event("100", &id(7))).1 else {
         panic!()
     };
-    let entry = entry(&event, "platform-bus");
+    let entry = entry(&event, "platform-bus", None);
     assert_eq!(entry.source(), Some(SOURCE));
     assert_eq!(entry.detail_type(), Some("DEVICE_TRUSTED"));
     assert_eq!(entry.event_bus_name(), Some("platform-bus"));
@@ -228,6 +228,44 @@ fn the_entry_carries_the_view_of_the_event() {
     assert_eq!(detail["id"], id(7), "consumers de-duplicate on detail.id");
     assert_eq!(detail["occurredAt"], "2026-01-01T00:00:00.123Z");
     assert_eq!(detail["type"], "DEVICE_TRUSTED");
+}
+
+#[test]
+fn a_new_device_sign_in_carries_its_report_link_and_no_other_event_does() {
+    let keys = shared::report::ReportKeys::new(&[9; 32], None);
+    let links = Links {
+        keys: keys.clone(),
+        ttl: 3600,
+        base_url: "https://api.example.com/".into(),
+    };
+    let Decision::Publish(mut event) = decide(&inserted_event("100", &id(7))).1 else {
+        panic!()
+    };
+    event.event_type = EventType::NewDeviceSignIn;
+    event.target = (TargetType::Session, "phone-1".into());
+    let detail = |event, links| -> Value {
+        serde_json::from_str(entry(event, "default", links).detail().unwrap()).unwrap()
+    };
+    let with_link = detail(&event, Some(&links));
+    let link = with_link["reportLink"].as_str().unwrap();
+    let code = link
+        .strip_prefix("https://api.example.com/account/not-me#")
+        .unwrap();
+    let parsed = shared::report::ReportCode::parse(code).unwrap();
+    assert!(parsed.admits(&keys, &event, event.at()));
+    assert_eq!(with_link["reportLinkExpiresAt"], "2026-01-01T01:00:00Z");
+    // Everything else is the view the user's log shows, which never has the link.
+    let view = serde_json::to_value(SecurityEventView::new(&event)).unwrap();
+    let mut rest = with_link.clone();
+    rest.as_object_mut().unwrap().remove("reportLink");
+    rest.as_object_mut().unwrap().remove("reportLinkExpiresAt");
+    assert_eq!(rest, view);
+    assert!(!view.to_string().contains(code));
+    // Links off, or any other event: no link.
+    assert!(detail(&event, None).get("reportLink").is_none());
+    let mut trusted = event.clone();
+    trusted.event_type = EventType::DeviceTrusted;
+    assert!(detail(&trusted, Some(&links)).get("reportLink").is_none());
 }
 
 #[test]
@@ -404,7 +442,7 @@ fn a_ttl_removal_of_a_live_session_is_its_late_expiry() {
     assert_eq!(capped.reason.as_deref(), Some("ABSOLUTE_TIMEOUT"));
     assert_eq!(capped.at_millis, 1_767_243_200_000);
     assert_eq!(
-        entry(&capped, "default").detail_type(),
+        entry(&capped, "default", None).detail_type(),
         Some("SESSION_EXPIRED")
     );
 }
@@ -464,7 +502,7 @@ fn retry_from(sequence: &str) -> BatchResponse {
 async fn a_batch_goes_out_in_order_ten_per_call() {
     let bus = FakeBus::default();
     assert_eq!(
-        publish(&bus, "default", &batch(25), Deadline::NONE).await,
+        publish(&bus, "default", None, &batch(25), Deadline::NONE).await,
         BatchResponse::default()
     );
     let calls = bus.calls.into_inner().unwrap();
@@ -479,7 +517,7 @@ async fn a_refused_entry_is_where_the_stream_resumes_and_nothing_after_it_is_sen
         refused: vec![(1, 3), (1, 5)],
         ..FakeBus::default()
     };
-    let response = publish(&bus, "default", &batch(25), Deadline::NONE).await;
+    let response = publish(&bus, "default", None, &batch(25), Deadline::NONE).await;
     assert_eq!(response, retry_from("1013"));
     assert_eq!(
         serde_json::to_value(&response).unwrap(),
@@ -499,7 +537,7 @@ async fn a_failed_call_resumes_at_its_first_record() {
         ..FakeBus::default()
     };
     assert_eq!(
-        publish(&bus, "default", &batch(25), Deadline::NONE).await,
+        publish(&bus, "default", None, &batch(25), Deadline::NONE).await,
         retry_from("1010")
     );
     assert_eq!(bus.calls.into_inner().unwrap().len(), 2);
@@ -523,18 +561,18 @@ async fn skipped_and_ignored_records_count_as_done() {
         ..FakeBus::default()
     };
     assert_eq!(
-        publish(&bus, "default", &records, Deadline::NONE).await,
+        publish(&bus, "default", None, &records, Deadline::NONE).await,
         retry_from("1000")
     );
     assert_eq!(bus.calls.into_inner().unwrap(), vec![vec![id(0), id(2)]]);
     let bus = FakeBus::default();
     assert_eq!(
-        publish(&bus, "default", &records, Deadline::NONE).await,
+        publish(&bus, "default", None, &records, Deadline::NONE).await,
         BatchResponse::default()
     );
     let only_junk = [json!({}), json!({"Records": 1})];
     assert_eq!(
-        publish(&bus, "default", &only_junk, Deadline::NONE).await,
+        publish(&bus, "default", None, &only_junk, Deadline::NONE).await,
         BatchResponse::default()
     );
 }
@@ -544,7 +582,7 @@ async fn near_the_deadline_nothing_more_is_sent() {
     let bus = FakeBus::default();
     let soon = SystemTime::now() + Duration::from_secs(2);
     assert_eq!(
-        publish(&bus, "default", &batch(3), Deadline::at(soon)).await,
+        publish(&bus, "default", None, &batch(3), Deadline::at(soon)).await,
         retry_from("1000")
     );
     assert!(bus.calls.into_inner().unwrap().is_empty());
@@ -559,7 +597,7 @@ async fn the_metrics_count_what_was_put_and_what_the_stream_retries() {
         ..FakeBus::default()
     };
     let records = batch(25);
-    let work = publish(&bus, "default", &records, Deadline::NONE);
+    let work = publish(&bus, "default", None, &records, Deadline::NONE);
     let (response, counts) = shared::metrics::counted(work).await;
     assert_eq!(response, retry_from("1013"));
     assert!(

@@ -95,6 +95,11 @@ pub async fn run() -> Result<(), lambda_http::Error> {
 
 /// The answer to every request this function gets (its one route).
 pub fn answer(csp: &str) -> Response<Body> {
+    html(PAGE, csp)
+}
+
+/// A page of the stack's own, under `csp` (the "This wasn't me" page is served alike).
+pub fn html(page: &str, csp: &str) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
@@ -109,7 +114,7 @@ pub fn answer(csp: &str) -> Response<Body> {
         )
         // Small and changes with each deployment: revalidate rather than cache stale.
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::Text(PAGE.to_string()))
+        .body(Body::Text(page.to_string()))
         .expect("static headers are valid")
 }
 

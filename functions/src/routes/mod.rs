@@ -12,6 +12,10 @@ pub mod get_device;
 pub mod list_devices;
 pub mod list_security_events;
 pub mod list_sessions;
+/// The "This wasn't me" page of new-device sign-in mails, and the two calls it makes.
+pub mod not_me_confirm;
+pub mod not_me_lookup;
+pub mod not_me_page;
 pub mod redeem_page_code;
 pub mod register_session;
 pub mod rename_device;

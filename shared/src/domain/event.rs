@@ -34,6 +34,9 @@ wire_enum! {
         /// A session's item removed by DynamoDB's TTL after its absolute expiry: published
         /// from the stream, late (TTL deletes typically within a few days), never stored.
         SessionExpired = "SESSION_EXPIRED",
+        /// The owner followed a new-device sign-in's "This wasn't me" link: that
+        /// session ended (`REPORTED`) and its device removed (docs/report-link.md).
+        SignInReported = "SIGN_IN_REPORTED",
     }
 }
 
@@ -45,6 +48,7 @@ impl EndReason {
             EventType::DeviceUntrusted => EndReason::DeviceUntrusted,
             EventType::DeviceRemoved => EndReason::DeviceRemoved,
             EventType::AdminSessionsRevoked => EndReason::Admin,
+            EventType::SignInReported => EndReason::Reported,
             _ => EndReason::Revoked,
         }
     }

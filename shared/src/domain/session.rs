@@ -31,6 +31,8 @@ wire_enum! {
         Evicted = "EVICTED",
         /// Ended by a platform service (`/admin/…`).
         Admin = "ADMIN",
+        /// Reported by the account's owner as not theirs ("This wasn't me" link).
+        Reported = "REPORTED",
         /// Never registered (or long gone): not an ended session but an unknown one.
         NotRegistered = "NOT_REGISTERED",
     }

@@ -9,6 +9,7 @@ use crate::error::Error;
 
 use super::actions::Precondition;
 use super::codec::{device_sk, device_ttl, fingerprint_sk, key, n, s};
+use super::report::Spend;
 use super::transact::{Cancelled, MAX_TRANSACTION_ITEMS, Role, build_fault, explain};
 use super::{ACCOUNT, Store, TTL_ATTRIBUTE};
 
@@ -41,7 +42,8 @@ impl Store {
     /// `sign_ins`, the count read with `sessions`: if a session was registered since,
     /// it may be one this cascade must end, so nothing of the last transaction lands
     /// and the pass answers `complete: false` — read again and repeat. No budget is
-    /// spent: ending access is never refused for a rate.
+    /// spent: ending access is never refused for a rate. With `spend`, the last
+    /// transaction also spends a "This wasn't me" code (404 when it was spent before).
     #[allow(clippy::too_many_arguments)]
     pub async fn revoke_sessions(
         &self,
@@ -51,6 +53,7 @@ impl Store {
         change: Option<DeviceChange<'_>>,
         sign_ins: i64,
         event: &SecurityEvent,
+        spend: Option<&Spend>,
         now: Epoch,
     ) -> Result<Cascaded, Error> {
         let reason = EndReason::of(event.event_type);
@@ -126,6 +129,10 @@ impl Store {
         }
         last.push(self.no_sign_in_since(user, sign_ins)?);
         last.push((self.event_action(event)?, Role::Other));
+        // A reported sign-in's code is spent with its event, or not at all.
+        if let Some(spend) = spend {
+            last.push(self.spend_action(spend)?);
+        }
 
         // Fill transactions with the other sessions, one slot kept for the guard; the
         // last transaction carries the caller's revocation and the device change.

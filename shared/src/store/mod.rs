@@ -43,6 +43,7 @@ mod codec;
 mod events;
 mod handoff;
 mod proofs;
+mod report;
 mod transact;
 mod writes;
 
@@ -50,6 +51,7 @@ pub use cascades::{Cascaded, DeviceChange};
 pub use codec::{event_from, is_event_key, stored_session};
 pub use events::EventPage;
 pub use handoff::{PAGE_CODE, PAGE_CODE_SK, SealedHandoff};
+pub use report::{NOT_ME_BUDGET, NOT_ME_CALLS_PER_MINUTE, REPORTED, ReportedSignIn, Spend};
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 

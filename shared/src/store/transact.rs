@@ -47,6 +47,8 @@ pub(super) enum Role {
     RateLimited(u64),
     /// The account's sign-in count: a session was registered since the read.
     SignedInSince,
+    /// A "This wasn't me" code's marker: the sign-in was reported already.
+    Spent,
 }
 
 impl Store {
@@ -182,6 +184,8 @@ pub(super) fn explain(error: TransactError) -> Error {
             Error::Conflict(CHANGED_CONCURRENTLY)
         }
         Cancelled(Role::RateLimited(retry_after)) => Error::RateLimited { retry_after },
+        // The same answer as an unknown or expired code (docs/report-link.md).
+        Cancelled(Role::Spent) => Error::CodeNotFound,
         Failed(error) => error,
     }
 }
