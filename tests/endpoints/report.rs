@@ -4,7 +4,7 @@
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::domain::{EventType, SecurityEvent};
+use shared::domain::{EventType, SecurityEvent, SessionId};
 use shared::report::{self, ReportKeys};
 
 use crate::support::*;
@@ -58,6 +58,22 @@ async fn a_link_shows_its_sign_in_then_ends_exactly_it_once() {
     let ip = address();
     t.sign_in_other("other", "fp-other").await;
     let (event, code) = stolen(&t).await;
+    // The thief names its device like one of the owner's: the page shows the sign-in
+    // as it was recorded, not the name.
+    let thief_device = t
+        .account()
+        .await
+        .session(&SessionId::parse("thief").unwrap())
+        .unwrap()
+        .device_id
+        .clone();
+    t.request(Route::RenameDevice)
+        .session("thief")
+        .id(thief_device.as_str())
+        .json(json!({ "deviceName": "Owner's iPhone" }))
+        .send()
+        .await
+        .assert_status(200);
     let before = t.account().await;
 
     // Looking it up (twice: a mail scanner, then the owner) shows it and changes nothing.
