@@ -17,7 +17,6 @@ pub mod remote;
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
-use lambda_http::Request;
 use serde_json::{Map, Value};
 
 use crate::domain::{Epoch, SessionId, UserId};
@@ -173,16 +172,10 @@ impl Verifier {
         })
     }
 
-    /// Reads the caller's identity from the `Authorization` header. With published
-    /// keys, a stale set, or a token naming a key id not yet held (rotation), first
-    /// refreshes them (see `remote`).
-    pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
-        self.authenticate_header(authorization_header(request)?)
-            .await
-    }
-
-    /// The same from the raw `Authorization` value (`None`: no header), for callers
-    /// that do not get a `Request` (the Lambda authorizer's events).
+    /// Reads the caller's identity from the raw `Authorization` value (`None`: no
+    /// header; `App::identify` passes it, and the proof). With published keys, a stale
+    /// set, or a token naming a key id not yet held (rotation), first refreshes them
+    /// (see `remote`).
     pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Identity, Error> {
         let token = bearer(header)?;
         let stale = self.remote.as_ref().is_some_and(|remote| remote.is_stale());
