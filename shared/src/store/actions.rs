@@ -28,6 +28,42 @@ pub(super) enum Budget<'a> {
     Session(&'a SessionId),
 }
 
+/// The minute a budget's counter counts: one item per budget and minute.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Minute {
+    pub window: Epoch,
+}
+
+impl Minute {
+    pub fn of(now: Epoch) -> Self {
+        Minute {
+            window: now - now.rem_euclid(60),
+        }
+    }
+
+    /// Seconds until the next minute's budget (`Retry-After`).
+    pub fn retry_after(&self, now: Epoch) -> u64 {
+        (self.window + 60 - now).max(1) as u64
+    }
+}
+
+/// A budget's counter counted up, refused at `limit`, gone by TTL two minutes on: the
+/// same expressions on a transaction's `Update` and on an `UpdateItem` request (their
+/// builders share these methods).
+macro_rules! counted {
+    ($builder:expr, $limit:expr, $minute:expr) => {
+        $builder
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n($limit))
+            .expression_attribute_values(":ttl", n($minute.window + 120))
+    };
+}
+pub(super) use counted;
+
 /// What a session must be for its revocation to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Precondition {
@@ -74,33 +110,26 @@ impl Store {
         budget: Budget<'_>,
         now: Epoch,
     ) -> Result<(TransactWriteItem, Role), Error> {
-        let window = now - now.rem_euclid(60);
+        let minute = Minute::of(now);
         let (sort_key, limit) = match budget {
             Budget::SignIns => (
-                format!("{BUDGET}SIGN-IN#{window}"),
+                format!("{BUDGET}SIGN-IN#{}", minute.window),
                 self.sign_ins_per_minute,
             ),
             Budget::Session(id) => (
-                format!("{BUDGET}SESSION#{}#{window}", id.as_str()),
+                format!("{BUDGET}SESSION#{}#{}", id.as_str(), minute.window),
                 self.writes_per_minute,
             ),
         };
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(user, sort_key)))
-            .update_expression("ADD #count :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":ttl", n(window + 120))
+            .set_key(Some(key(user, sort_key)));
+        let update = counted!(update, i64::from(limit), minute)
             .build()
             .map_err(build_fault)?;
-        let retry_after = (window + 60 - now).max(1) as u64;
         Ok((
             TransactWriteItem::builder().update(update).build(),
-            Role::RateLimited(retry_after),
+            Role::RateLimited(minute.retry_after(now)),
         ))
     }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
+use super::actions::{Minute, counted};
 use super::codec::{event_from, n, s};
 use super::transact::{Role, build_fault, condition_failed_item, fault};
 use super::{EVENTS, Item, Store, TTL_ATTRIBUTE};
@@ -48,30 +49,24 @@ impl Store {
     /// Counts one call from `source` against this minute's budget; past it, 429 with
     /// the seconds to the next minute. One conditional UpdateItem.
     pub async fn not_me_budget(&self, source: &str, now: Epoch) -> Result<(), Error> {
-        let window = now - now.rem_euclid(60);
-        let counted = self
+        let minute = Minute::of(now);
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item(
                 format!("{NOT_ME_BUDGET}{source}"),
-                window.to_string(),
-            )))
-            .update_expression("ADD #count :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(NOT_ME_CALLS_PER_MINUTE))
-            .expression_attribute_values(":ttl", n(window + 120))
+                minute.window.to_string(),
+            )));
+        match counted!(request, NOT_ME_CALLS_PER_MINUTE, minute)
             .send()
-            .await;
-        match counted {
+            .await
+        {
             Ok(_) => Ok(()),
             Err(error) => {
                 condition_failed_item(error)?;
                 Err(Error::RateLimited {
-                    retry_after: (window + 60 - now).max(1) as u64,
+                    retry_after: minute.retry_after(now),
                 })
             }
         }
