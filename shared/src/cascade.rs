@@ -143,7 +143,7 @@ impl App {
             };
             let event =
                 cascade_event(by, cascade, origin.clone(), reason).ended(ended + sessions.len());
-            let pass = self
+            let pass = match self
                 .store
                 .revoke_sessions(
                     user,
@@ -155,7 +155,16 @@ impl App {
                     spend,
                     now,
                 )
-                .await?;
+                .await
+            {
+                // A reported sign-in's device went since the read (the owner removed
+                // it, or another confirm did): read again and end the sign-in without
+                // it; a confirm that came second meets the spent marker then.
+                Err(Error::DeviceNotFound) if matches!(cascade, Cascade::Report { .. }) => {
+                    continue;
+                }
+                pass => pass?,
+            };
             ended += pass.ended;
             metrics::count(metrics::SESSIONS_ENDED, pass.ended);
             if pass.complete {

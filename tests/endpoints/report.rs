@@ -231,3 +231,82 @@ async fn the_page_calls_are_rate_limited_per_source_address() {
         .await
         .assert_status(404);
 }
+
+/// Deletes one item straight from the emulator, from outside the test's runtime: what
+/// another request commits while the front holds this one.
+fn delete_now(
+    table: String,
+    key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = aws_sdk_dynamodb::Client::new(&shared::App::sdk_config().await);
+            let deleted = client
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .send()
+                .await;
+            deleted.expect("DeleteItem");
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_device_removed_between_a_confirms_read_and_its_write_still_ends_the_sign_in() {
+    // The reported device goes (the owner removes it, or it ages out) after the confirm
+    // read the account and before its transaction: the confirm reads again and ends the
+    // sign-in all the same, rather than tell the owner the link no longer works.
+    let armed: std::sync::Arc<std::sync::Mutex<Option<(String, _)>>> = Default::default();
+    let trigger = armed.clone();
+    let front = crate::front::Front::deciding(move |operation, _| {
+        if operation == "TransactWriteItems"
+            && let Some((table, key)) = trigger.lock().unwrap().take()
+        {
+            delete_now(table, key);
+        }
+        crate::front::Verdict::Pass
+    })
+    .await;
+    let t = TestApp::through_with(&front, &[("REPORT_LINK_KEY", KEY)]).await;
+    let ip = address();
+    let (event, code) = stolen(&t).await;
+    let device = event.device_id.clone().expect("the sign-in's device");
+    let key = std::collections::HashMap::from([
+        (
+            "PK".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", t.user)),
+        ),
+        (
+            "SK".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DEVICE#{device}")),
+        ),
+    ]);
+    *armed.lock().unwrap() = Some((t.app.store.table().to_string(), key));
+
+    let confirmed = call(&t, Route::NotMeConfirm, &ip, &code).await;
+    confirmed.assert_status(200);
+    assert!(
+        armed.lock().unwrap().is_none(),
+        "the device went between read and write"
+    );
+    let thief = whoami(&t, "thief").await;
+    thief.assert_status(401);
+    assert_eq!(thief.body["reason"], "REPORTED");
+    let reported = t.stored_events().await;
+    assert!(
+        reported
+            .iter()
+            .any(|e| e.event_type == EventType::SignInReported)
+    );
+    // Spent: the link works no more.
+    call(&t, Route::NotMeConfirm, &ip, &code)
+        .await
+        .assert_status(404);
+}

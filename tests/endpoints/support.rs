@@ -240,8 +240,13 @@ impl TestApp {
 
     /// A test app whose DynamoDB requests go through `front` to the emulator.
     pub async fn through(front: &crate::front::Front) -> Self {
+        Self::through_with(front, &[]).await
+    }
+
+    /// The same, with some variables overridden.
+    pub async fn through_with(front: &crate::front::Front, overrides: &[(&str, &str)]) -> Self {
         let config = emulator_paced().await.endpoint_url(&front.endpoint).build();
-        Self::build(&[], aws_sdk_dynamodb::Client::from_conf(config)).await
+        Self::build(overrides, aws_sdk_dynamodb::Client::from_conf(config)).await
     }
 
     /// A test app whose DynamoDB is at `endpoint` (a closed port, a stalled listener).

@@ -31,15 +31,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
         device: device.as_ref(),
         spend: &spend,
     };
-    // The device gone between the read and the write: another confirm (or the owner)
-    // was first; answered as a used code, like every code that does not work.
     let ended = app
         .cascade(&by, report, input::origin(&request), None)
-        .await
-        .map_err(|error| match error {
-            Error::DeviceNotFound => Error::CodeNotFound,
-            other => other,
-        })?;
+        .await?;
     tracing::info!(ended, "a sign-in was reported");
     Ok(Reply::ok(json!({ "sessionsEnded": ended })).message("That device is signed out"))
 }
