@@ -132,6 +132,30 @@ LOADED = "body[data-loaded], #signed-out:not([hidden])"
 HARNESS_FAILURE = '"type":"https://httpstatuses.com/500"'
 
 
+def open_loaded(new_page, link, ready=LOADED, failed="#problem:not(:empty)"):
+    """Opens `link()` in `new_page()` and waits until the page is `ready`: an Opened. A
+    page whose opening met the harness's own 500 is opened again, in a new page at a new
+    link (a code works once), at most twice; a page that shows it `failed` otherwise
+    fails the test with what it showed."""
+    for attempt in range(1, 4):
+        page = new_page()
+        page.set_default_timeout(15_000)
+        result = Opened(page)
+        page.goto(link())
+        page.wait_for_selector(f"{ready}, {failed}, body > pre")
+        if page.locator(ready).count():
+            return result
+        if result.harness_failures and attempt < 3:
+            # The local stand-in for API Gateway failed, not the page: said in the
+            # metrics file, so a run shows how often.
+            if os.environ.get("PAGE_METRICS"):
+                with open(os.environ["PAGE_METRICS"], "a") as out:
+                    out.write(json.dumps({"harness_500_retry": result.errors}) + "\n")
+            continue
+        shown = page.locator(f"{failed}, body > pre").first.text_content()
+        raise AssertionError(f"the page did not load: {shown!r}; {result.errors}")
+
+
 @pytest.fixture
 def open_page(browser):
     """open_page(token, fingerprint=None, url=None, **context options) -> Opened, loaded.
@@ -139,27 +163,16 @@ def open_page(browser):
     code's link (docs/devices-page.md); else at `url`, or bare."""
     contexts, opened = [], []
 
+    def new_page(options):
+        contexts.append(browser.new_context(**options))
+        return contexts[-1].new_page()
+
     def open_(token, fingerprint=None, url=None, **options):
-        for attempt in range(1, 4):
-            # A code works once: a page opened again needs a new one.
-            link = demo_user.page_link(API, token, fingerprint) if token else url or f"{API}/account/devices"
-            context = browser.new_context(**options)
-            contexts.append(context)
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            result = Opened(page)
-            page.goto(link)
-            page.wait_for_selector(f"{LOADED}, #problem:not(:empty), body > pre")
-            if result.harness_failures and attempt < 3 and not page.locator(LOADED).count():
-                # The local stand-in for API Gateway failed, not the page: said in the
-                # metrics file, so a run shows how often.
-                if os.environ.get("PAGE_METRICS"):
-                    with open(os.environ["PAGE_METRICS"], "a") as out:
-                        out.write(json.dumps({"harness_500_retry": result.errors}) + "\n")
-                continue
-            page.wait_for_selector(LOADED)
-            opened.append(result)
-            return result
+        result = open_loaded(
+            lambda: new_page(options),
+            lambda: demo_user.page_link(API, token, fingerprint) if token else url or f"{API}/account/devices")
+        opened.append(result)
+        return result
 
     yield open_
     problems = [(o.page.url, o.unexpected_errors()) for o in opened if o.unexpected_errors()]

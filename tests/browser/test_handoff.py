@@ -8,7 +8,7 @@ import os
 import re
 import sqlite3
 
-from conftest import API, CHROMIUM, LOADED, demo_user
+from conftest import API, CHROMIUM, demo_user, open_loaded
 
 # Only to see this test fail on the hand-off it replaced (the token itself in the
 # fragment): PAGE_LINK=token-fragment.
@@ -35,17 +35,23 @@ def everything_in(database):
 
 def test_the_browser_history_holds_no_credential(playwright, account, tmp_path):
     token, fingerprint, _ = account["laptop"]
-    profile = tmp_path / "profile"
-    context = playwright.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(link(token, fingerprint))
-        page.wait_for_selector(LOADED)
-        assert page.locator("#devices > li").count() == 4, "signed in as the user"
-    finally:
-        context.close()
+    profiles, contexts = [], []
 
+    def new_page():
+        # A profile of its own each time the page is opened (conftest.open_loaded).
+        profiles.append(tmp_path / f"profile-{len(profiles)}")
+        contexts.append(playwright.chromium.launch_persistent_context(str(profiles[-1]), executable_path=CHROMIUM))
+        return contexts[-1].new_page()
+
+    try:
+        opened = open_loaded(new_page, lambda: link(token, fingerprint))
+        assert opened.page.locator("#devices > li").count() == 4, "signed in as the user"
+        assert not opened.unexpected_errors(), opened.errors
+    finally:
+        for context in contexts:
+            context.close()
+
+    profile = profiles[-1]
     history = profile / "Default" / "History"
     urls = [row[0] for row in sqlite3.connect(f"file:{history}?mode=ro", uri=True).execute("SELECT url FROM urls")]
     assert any(url.startswith(f"{API}/account/devices") for url in urls), f"the visit is recorded: {urls}"

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from playwright.sync_api import expect
 
-from conftest import API, AXE, ROOT, call, demo_user
+from conftest import API, AXE, ROOT, call, demo_user, open_loaded
 from mint_token import LOCAL_JWT_SECRET, mint
 from stream_pump import Pump
 
@@ -92,15 +92,16 @@ def expired_code(detail):
 
 def open_link(browser, link, **options):
     """A phone-width page at `link`, settled: its details, or another state."""
-    context = browser.new_context(**PHONE, **options)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors = []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-    page.goto(link)
-    expect(page.locator("#title")).not_to_have_text("Checking the link…")
-    return context, page, errors
+    contexts = []
+
+    def new_page():
+        contexts.append(browser.new_context(**PHONE, **options))
+        return contexts[-1].new_page()
+
+    opened = open_loaded(new_page, lambda: link, ready="body[data-shown]", failed="#status:not(:empty)")
+    for context in contexts[:-1]:
+        context.close()
+    return contexts[-1], opened.page, opened.errors
 
 
 def check_axe(page, state):
