@@ -128,6 +128,34 @@ async fn trusts_past_the_session_budget_are_429_and_change_nothing() {
     );
 }
 
+/// A code for the devices page is a write of the session that asks for it: a token
+/// cannot fill the table with codes faster than its session may write (the session
+/// need not be registered, so the budget is counted by its id), and what the session
+/// spent on trust counts too. Another session of the user has its own budget.
+#[tokio::test]
+async fn page_codes_spend_the_session_budget() {
+    inside_one_minute(20).await;
+    let t = TestApp::with(&[("RATE_LIMIT_WRITES_PER_MINUTE", "3")]).await;
+    t.sign_in("laptop").await;
+    let code = |session: &str| {
+        t.request(Route::CreatePageCode)
+            .session(session)
+            .body(None, None)
+            .send()
+    };
+    t.request(Route::TrustDevice)
+        .json(json!({ "fingerprint": "laptop" }))
+        .send()
+        .await
+        .assert_status(200);
+    for _ in 0..2 {
+        code(&t.session).await.assert_status(201);
+    }
+    assert_rate_limited(&code(&t.session).await);
+    // Unregistered, and untouched by the other session's spending.
+    code("the-app-before-sign-in").await.assert_status(201);
+}
+
 /// Guessing fingerprints spends the guessing session's budget: a wrong one (404)
 /// counts like a trust, so a session cannot try them offline-fast.
 #[tokio::test]

@@ -31,7 +31,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     let token = bearer_token(&request)?;
     let body: CodeRequest = input::optional_json_body(&request)?;
     // Never longer than the token it hands over lives.
-    let expires_at = (app.now() + app.config.page_code_lifetime).min(identity.expires_at);
+    let now = app.now();
+    let expires_at = (now + app.config.page_code_lifetime).min(identity.expires_at);
     let code = Code::new()?;
     let credentials = Credentials {
         token: token.to_string(),
@@ -39,7 +40,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Reply, Error> {
     };
     let sealed = handoff::seal(&code, expires_at, &credentials)?;
     app.store
-        .put_handoff(&code.storage_key(), sealed, expires_at)
+        .put_handoff(&identity, &code.storage_key(), sealed, expires_at, now)
         .await?;
     let code = code.as_text();
     let created = json!({

@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 
+use super::actions::Budget;
 use super::codec::{n, number, s};
-use super::transact::fault;
+use super::transact::{Role, build_fault, explain, fault};
 use super::{Item, Store, TTL_ATTRIBUTE};
+use crate::auth::Identity;
 use crate::domain::Epoch;
 use crate::error::Error;
 
@@ -35,27 +37,34 @@ fn key(storage_key: &str) -> Item {
 
 impl Store {
     /// Stores a new code's sealed credentials until `expires_at` (TTL cleans up after;
-    /// [`Store::take_handoff`] enforces the expiry itself).
+    /// [`Store::take_handoff`] enforces the expiry itself), spending one write of the
+    /// calling session's budget in the same transaction: a token can mint codes no
+    /// faster than its session may write (429 past it, nothing stored).
     pub async fn put_handoff(
         &self,
+        identity: &Identity,
         storage_key: &str,
         sealed: Vec<u8>,
         expires_at: Epoch,
+        now: Epoch,
     ) -> Result<(), Error> {
         let mut item = key(storage_key);
         item.insert("sealed".into(), AttributeValue::B(Blob::new(sealed)));
         item.insert("expiresAt".into(), n(expires_at));
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
-        self.client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             // 256 random bits never meet, but a code is never stored over another.
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(fault)?;
-        Ok(())
+            .build()
+            .map_err(build_fault)?;
+        let budget = Budget::Session(&identity.session_id);
+        let actions = vec![
+            self.rate_limit(&identity.user_id, budget, now)?,
+            (TransactWriteItem::builder().put(put).build(), Role::Other),
+        ];
+        self.transact(actions).await.map_err(explain)
     }
 
     /// Takes a code's item: deletes it if it is there and not expired, and answers what
