@@ -7,7 +7,7 @@ use lambda_http::Request;
 use crate::auth::{Identity, authorization_header, bearer, dpop};
 use crate::config::Config;
 use crate::domain::{Account, DeviceId, Session, fingerprint_hash};
-use crate::domain::{Epoch, now};
+use crate::domain::{EndReason, Epoch, SessionEnded, now};
 use crate::error::{AuthFailure, Error};
 use crate::store::Store;
 
@@ -78,14 +78,34 @@ impl App {
     pub async fn caller(&self, identity: Identity) -> Result<Caller, Error> {
         let account = self.store.account(&identity.user_id).await?;
         let now = self.now();
-        let session = account.guard(&identity.session_id, now)?.clone();
-        admitted(&identity, &session)?;
+        let session = self.guarded(&account, &identity, now).await?;
         Ok(Caller {
             identity,
             session,
             account,
             now,
         })
+    }
+
+    /// The session guard on the caller's session as `account` holds it: alive, and
+    /// proved by this request's key when bound (`Session::admits`); else the 401 saying
+    /// why, from its used-id marker when its item is gone (`Store::ended`).
+    async fn guarded(
+        &self,
+        account: &Account,
+        identity: &Identity,
+        now: Epoch,
+    ) -> Result<Session, Error> {
+        let session = match account.guard(&identity.session_id, now) {
+            Ok(session) => session,
+            Err(SessionEnded(EndReason::NotRegistered)) => {
+                let (user, id) = (&identity.user_id, &identity.session_id);
+                return Err(self.store.ended(user, id, None, now).await);
+            }
+            Err(ended) => return Err(ended.into()),
+        };
+        session.admits(identity.key.as_deref())?;
+        Ok(session.clone())
     }
 
     /// The session guard on the caller's session and `part` of their account, read
@@ -132,8 +152,7 @@ impl App {
             Part::DeviceSessions(id) => {
                 let (sessions, device) = tokio::join!(store.sessions(user), store.device(user, id));
                 account.sessions = sessions?;
-                let session = account.guard(&identity.session_id, now)?.clone();
-                admitted(&identity, &session)?;
+                let session = self.guarded(&account, &identity, now).await?;
                 account.devices.extend(device?);
                 return Ok(Caller {
                     identity,
@@ -151,11 +170,6 @@ impl App {
             now,
         })
     }
-}
-
-/// A bound session admits only requests proving its key (`Session::admits`).
-fn admitted(identity: &Identity, session: &Session) -> Result<(), Error> {
-    Ok(session.admits(identity.key.as_deref())?)
 }
 
 /// What a route reads of the caller's account besides their session

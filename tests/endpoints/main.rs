@@ -24,3 +24,4 @@ mod routing;
 mod sessions;
 mod stream;
 mod support;
+mod swept;

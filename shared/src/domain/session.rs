@@ -53,6 +53,8 @@ pub struct Lifetime {
     pub absolute_expires_at: Epoch,
     /// Why it was revoked, when it was (stored with the revocation).
     pub revoked_because: Option<EndReason>,
+    /// When it was revoked (stored with the revocation).
+    pub revoked_at: Option<Epoch>,
 }
 
 impl Lifetime {
@@ -64,6 +66,7 @@ impl Lifetime {
             expires_at: sliding_expiry(now, idle_timeout, absolute_expires_at),
             absolute_expires_at,
             revoked_because: None,
+            revoked_at: None,
         }
     }
 

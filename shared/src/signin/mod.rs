@@ -143,6 +143,14 @@ impl App {
                 ceiling,
             };
             if self.store.register(&identity.user_id, &write, now).await? {
+                // Revoked sessions leave the account's reads (docs/design.md, "Revoked
+                // sessions are swept"), time allowing; what one sign-in leaves, the
+                // next one sweeps.
+                if Instant::now() < give_up
+                    && let Err(error) = self.store.sweep(&identity.user_id, &account, now).await
+                {
+                    tracing::warn!(%error, "revoked sessions not swept");
+                }
                 metrics::count(
                     match is_new {
                         true => metrics::SIGN_INS_NEW_DEVICE,

@@ -10,9 +10,7 @@ use crate::auth::Identity;
 use crate::domain::{Account, Device, DeviceId, Epoch, Session, UserId, fingerprint_hash};
 use crate::error::Error;
 
-use super::codec::{
-    device_from, key, number, pk, s, session_ended, session_from, session_sk, text,
-};
+use super::codec::{device_from, key, number, pk, s, session_from, session_sk, text};
 use super::transact::{build_fault, fault};
 use super::{ACCOUNT, Item, Store, USED};
 
@@ -34,7 +32,27 @@ impl Store {
             .await
             .map_err(fault)?
             .item;
-        guarded(item.as_ref(), identity, now)
+        self.guarded(item.as_ref(), identity, now).await
+    }
+
+    /// The session guard on the caller's session item as read: alive and, when bound,
+    /// proved by this request's key; or the 401 saying why not ([`Store::ended`]), as
+    /// `Account::guard` and `Session::admits` decide.
+    async fn guarded(
+        &self,
+        item: Option<&Item>,
+        identity: &Identity,
+        now: Epoch,
+    ) -> Result<Session, Error> {
+        match item.and_then(session_from) {
+            Some(session) if session.lifetime.is_alive(now) => {
+                session.admits(identity.key.as_deref())?;
+                Ok(session)
+            }
+            _ => Err(self
+                .ended(&identity.user_id, &identity.session_id, item, now)
+                .await),
+        }
     }
 
     /// One device, by key (`None`: not in this user's partition).
@@ -114,7 +132,7 @@ impl Store {
                 _ => break,
             }
         }
-        let session = guarded(found.get(&session_key), identity, now)?;
+        let session = self.guarded(found.get(&session_key), identity, now).await?;
         Ok((session, found.remove(&sk)))
     }
 
@@ -186,17 +204,4 @@ impl Store {
 
 fn device_sk(id: &DeviceId) -> String {
     format!("DEVICE#{}", id.as_str())
-}
-
-/// The session guard on the caller's session item as read: alive and, when bound,
-/// proved by this request's key; or the 401 saying why not (`NOT_REGISTERED` when
-/// there is none), as `Account::guard` and `Session::admits` decide.
-fn guarded(item: Option<&Item>, identity: &Identity, now: Epoch) -> Result<Session, Error> {
-    match item.and_then(session_from) {
-        Some(session) if session.lifetime.is_alive(now) => {
-            session.admits(identity.key.as_deref())?;
-            Ok(session)
-        }
-        _ => Err(session_ended(item, now)),
-    }
 }

@@ -200,6 +200,7 @@ pub(super) fn session_from(item: &Item) -> Option<Session> {
             expires_at: number(item, "expiresAt")?,
             absolute_expires_at: number(item, "absoluteExpiresAt")?,
             revoked_because: text(item, "endReason").and_then(EndReason::parse),
+            revoked_at: number(item, "revokedAt"),
         },
         started_at: number(item, "startedAt")?,
         last_activity: number(item, "lastActivity")?,

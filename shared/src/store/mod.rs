@@ -44,6 +44,7 @@ mod events;
 mod handoff;
 mod proofs;
 mod report;
+mod sweep;
 mod transact;
 mod writes;
 
@@ -52,6 +53,7 @@ pub use codec::{event_from, is_event_key, stored_session};
 pub use events::EventPage;
 pub use handoff::{PAGE_CODE, PAGE_CODE_SK, SealedHandoff};
 pub use report::{NOT_ME_BUDGET, NOT_ME_CALLS_PER_MINUTE, REPORTED, ReportedSignIn, Spend};
+pub use sweep::{MOST_SWEPT, SWEEP_GRACE_SECONDS};
 pub use transact::{CONFLICT_ATTEMPTS, conflict_pause, fault};
 pub use writes::SignInWrite;
 

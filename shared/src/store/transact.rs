@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use crate::domain::{EndReason, now};
+use crate::domain::{EndReason, SessionEnded, now};
 use crate::error::{AuthFailure, Error};
 
 use super::codec::session_ended;
@@ -74,6 +74,7 @@ impl Store {
         roles: &[Role],
         token: &str,
     ) -> Result<(), TransactError> {
+        let caller = caller_key(&items, roles);
         match self
             .client
             .transact_write_items()
@@ -97,7 +98,18 @@ impl Store {
                     // A dead caller learns nothing else: its failure is reported first,
                     // with why its session ended (its old item comes back with it).
                     if let Some((reason, _)) = failed.iter().find(|(_, r)| **r == Role::Caller) {
-                        return Err(Failed(session_ended(reason.item(), now())));
+                        let ended = match reason.item() {
+                            Some(old) => session_ended(Some(old), now()),
+                            // Its item is gone: its marker says why (`Store::ended`).
+                            None => match caller {
+                                Some(key) => match self.marker_reason(key).await {
+                                    Ok(reason) => SessionEnded(reason).into(),
+                                    Err(error) => error,
+                                },
+                                None => session_ended(None, now()),
+                            },
+                        };
+                        return Err(Failed(ended));
                     }
                     match failed.first() {
                         Some((_, role)) => Err(Cancelled(**role)),
@@ -113,6 +125,18 @@ impl Store {
             Err(other) => Err(Failed(fault(other))),
         }
     }
+}
+
+/// The key of the caller's own action in a transaction (a condition on, or a write of,
+/// its session item).
+fn caller_key(items: &[TransactWriteItem], roles: &[Role]) -> Option<Item> {
+    let action = &items[roles.iter().position(|role| *role == Role::Caller)?];
+    let key = action
+        .condition_check()
+        .map(|check| check.key())
+        .or_else(|| action.update().map(|update| update.key()))
+        .or_else(|| action.delete().map(|delete| delete.key()))?;
+    Some(key.clone())
 }
 
 #[derive(Debug)]

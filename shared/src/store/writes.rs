@@ -17,8 +17,8 @@ use crate::error::Error;
 
 use super::actions::{Budget, Precondition};
 use super::codec::{
-    device_item, device_sk, device_ttl, fingerprint_item, key, n, s, session_ended, session_from,
-    session_item, session_sk,
+    device_item, device_sk, device_ttl, fingerprint_item, key, n, s, session_from, session_item,
+    session_sk,
 };
 use super::transact::{
     Cancelled, Conflict, Role, build_fault, condition_failed_item, explain, send_update,
@@ -115,6 +115,8 @@ impl Store {
             Ok(()) => Ok(true),
             // Other sign-ins held its items through every try: read again, after a pause.
             Err(Cancelled(Role::Other) | Conflict) => Ok(false),
+            // The id was registered before and its item is gone: its marker says why.
+            Err(Cancelled(Role::UsedBefore)) => Err(self.ended(user, &session.id, None, now).await),
             Err(other) => Err(explain(other)),
         }
     }
@@ -314,10 +316,13 @@ impl Store {
             Err(error) => condition_failed_item(error)?,
         };
         // Why did it fail? Only "the cap is near" deserves the second write.
-        let ended = |old: Option<Item>| session_ended(old.as_ref(), now);
+        let ended = |old: Option<Item>| async move {
+            let (user, id) = (&identity.user_id, &identity.session_id);
+            self.ended(user, id, old.as_ref(), now).await
+        };
         let session = old.as_ref().and_then(session_from);
         match session {
-            Some(s) if !s.lifetime.is_alive(now) => Err(ended(old)),
+            Some(s) if !s.lifetime.is_alive(now) => Err(ended(old).await),
             Some(s) if s.admits(identity.key.as_deref()).is_err() => {
                 Err(s.admits(identity.key.as_deref()).unwrap_err().into())
             }
@@ -326,9 +331,9 @@ impl Store {
             }
             Some(_) => match send_update(update("absoluteExpiresAt", String::new())).await {
                 Ok(written) => lifetime(written),
-                Err(error) => Err(ended(condition_failed_item(error)?)),
+                Err(error) => Err(ended(condition_failed_item(error)?).await),
             },
-            None => Err(ended(None)),
+            None => Err(ended(None).await),
         }
     }
 }

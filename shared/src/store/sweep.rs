@@ -1,0 +1,144 @@
+//! Revoked sessions swept out of the account's reads (docs/design.md, "Revoked
+//! sessions are swept"): a revoked session's item would otherwise stay in every Query
+//! of the partition until its absolute expiry and DynamoDB's TTL lag, so a client
+//! signing in over and over (each sign-in past the cap evicting one) would make every
+//! listing read thousands of them. After each sign-in, the revoked items it read go,
+//! and each one's reason moves onto its used-id marker, which reads skip; a 401 for a
+//! session whose item is gone reads that marker ([`Store::ended`]).
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+
+use crate::domain::{Account, EndReason, Epoch, Session, SessionEnded, SessionId};
+use crate::domain::{SessionStatus, UserId, used_id_ttl};
+use crate::error::Error;
+
+use super::codec::{key, n, s, session_ended, session_sk, text};
+use super::transact::{Role, build_fault, explain, fault};
+use super::{Item, Store, TTL_ATTRIBUTE, USED};
+
+/// Seconds a revoked session's item stays before it is swept: longer than any function
+/// runs, so no cascade that read the session alive can still be writing to it (its
+/// revocation of another session is conditioned on that session's item existing).
+pub const SWEEP_GRACE_SECONDS: i64 = 300;
+
+/// The sort key prefix of a session item.
+const SESSION: &str = "SESSION#";
+
+/// Sessions one sign-in sweeps at most: one transaction of two actions each. A
+/// sign-in adds one session, so a backlog shrinks by at least 24 per sign-in.
+pub const MOST_SWEPT: usize = 25;
+
+impl Store {
+    /// Deletes the revoked session items of `account` (as read) revoked at least
+    /// [`SWEEP_GRACE_SECONDS`] ago, at most [`MOST_SWEPT`], in one transaction that
+    /// also writes each one's reason on its used-id marker. No condition is needed: a
+    /// revocation is final, and an ended id never comes back, so the item can only be
+    /// as read or already gone (swept by a sign-in alongside: then the same writes
+    /// again). Answers how many went.
+    pub async fn sweep(
+        &self,
+        user: &UserId,
+        account: &Account,
+        now: Epoch,
+    ) -> Result<usize, Error> {
+        let revoked = account.sessions.iter().filter(|session| {
+            let lifetime = &session.lifetime;
+            lifetime.status == SessionStatus::Revoked
+                && lifetime
+                    .revoked_at
+                    .is_some_and(|at| at <= now - SWEEP_GRACE_SECONDS)
+        });
+        let mut actions = Vec::new();
+        for session in revoked.take(MOST_SWEPT) {
+            actions.extend(self.swept(user, session)?);
+        }
+        let swept = actions.len() / 2;
+        if swept > 0 {
+            self.transact(actions).await.map_err(explain)?;
+        }
+        Ok(swept)
+    }
+
+    /// A revoked session's two actions: its item deleted, its reason kept on its marker
+    /// (recreated with its own TTL if TTL took it meanwhile).
+    fn swept(
+        &self,
+        user: &UserId,
+        session: &Session,
+    ) -> Result<[(TransactWriteItem, Role); 2], Error> {
+        let reason = session
+            .lifetime
+            .revoked_because
+            .unwrap_or(EndReason::Revoked);
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, session_sk(&session.id))))
+            .build()
+            .map_err(build_fault)?;
+        let marker = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, format!("{USED}{}", session.id.as_str()))))
+            .update_expression("SET endReason = :reason, #ttl = if_not_exists(#ttl, :ttl)")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .expression_attribute_values(":ttl", n(used_id_ttl(&session.lifetime, self.tombstone)))
+            .build()
+            .map_err(build_fault)?;
+        Ok([
+            (
+                TransactWriteItem::builder().delete(delete).build(),
+                Role::Other,
+            ),
+            (
+                TransactWriteItem::builder().update(marker).build(),
+                Role::Other,
+            ),
+        ])
+    }
+
+    /// The 401 for the session `id` of `user` found not alive: why it ended, from its
+    /// item as read (`old`) when there was one, else from its used-id marker — the
+    /// reason a sweep kept there, or the absolute timeout when TTL took the item — and
+    /// `NOT_REGISTERED` when there is no marker either. The marker is read only here,
+    /// on the way to a 401.
+    pub async fn ended(
+        &self,
+        user: &UserId,
+        id: &SessionId,
+        old: Option<&Item>,
+        now: Epoch,
+    ) -> Error {
+        if old.is_some() {
+            return session_ended(old, now);
+        }
+        match self.marker_reason(key(user, session_sk(id))).await {
+            Ok(reason) => SessionEnded(reason).into(),
+            Err(error) => error,
+        }
+    }
+
+    /// Why the session at `session_key` ended, from its used-id marker alone (see
+    /// [`Store::ended`]).
+    pub(super) async fn marker_reason(&self, mut session_key: Item) -> Result<EndReason, Error> {
+        let marker = match session_key.get("SK").and_then(|sk| sk.as_s().ok()) {
+            Some(sk) => sk.replacen(SESSION, USED, 1),
+            None => return Ok(EndReason::NotRegistered),
+        };
+        session_key.insert("SK".into(), s(marker));
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(fault)?;
+        Ok(match found.item {
+            None => EndReason::NotRegistered,
+            Some(marker) => text(&marker, "endReason")
+                .and_then(EndReason::parse)
+                .unwrap_or(EndReason::AbsoluteTimeout),
+        })
+    }
+}
