@@ -4,24 +4,12 @@
 //! exact — and checks the write's own conditions catch it.
 
 use serde_json::json;
-use shared::auth::Identity;
 use shared::domain::{Actor, EventType, Origin, SecurityEvent, TargetType};
 use shared::domain::{DeviceId, SessionId, UserId};
 use shared::error::Error;
 use shared::store::SignInWrite;
 
 use crate::support::*;
-
-fn identity(t: &TestApp, session: &str) -> Identity {
-    Identity {
-        user_id: UserId::parse(&t.user).unwrap(),
-        session_id: SessionId::parse(session).unwrap(),
-        expires_at: now() + 600,
-        auth_time: None,
-        issued_at: Some(now()),
-        key: None,
-    }
-}
 
 fn event(t: &TestApp, event_type: EventType, target: &str) -> SecurityEvent {
     SecurityEvent::new(
@@ -85,7 +73,7 @@ async fn a_device_removed_after_the_read_is_neither_trusted_nor_renamed() {
         .send()
         .await
         .assert_status(200);
-    let caller = identity(&t, &t.session);
+    let caller = t.identity(&t.session);
     let trusted = t
         .app
         .store

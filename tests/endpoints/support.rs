@@ -357,6 +357,19 @@ impl TestApp {
             .to_string()
     }
 
+    /// A verified identity of this user's `session`, as a request's token would give
+    /// (for calling the store straight, to interleave exactly).
+    pub fn identity(&self, session: &str) -> shared::auth::Identity {
+        shared::auth::Identity {
+            user_id: shared::domain::UserId::parse(&self.user).unwrap(),
+            session_id: shared::domain::SessionId::parse(session).unwrap(),
+            expires_at: now() + 600,
+            auth_time: None,
+            issued_at: Some(now()),
+            key: None,
+        }
+    }
+
     /// The session as stored, read straight from the table.
     pub async fn stored_session(&self, session: &str) -> Option<HashMap<String, AttributeValue>> {
         self.stored(&format!("SESSION#{session}")).await

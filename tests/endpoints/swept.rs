@@ -6,8 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::json;
-use shared::auth::Identity;
-use shared::domain::{EndReason, SessionId, SessionStatus, UserId};
+use shared::domain::{EndReason, SessionStatus, UserId, rfc3339};
 use shared::error::{AuthFailure, Error};
 use shared::store::{MOST_SWEPT, SWEEP_GRACE_SECONDS};
 
@@ -22,6 +21,13 @@ async fn revoked_long_ago(t: &TestApp, session: &str) {
 /// The session items the account's reads fetch.
 async fn session_items(t: &TestApp) -> usize {
     t.account().await.sessions.len()
+}
+
+/// A device's `lastSeen` as `GET /devices/{id}` shows it.
+async fn last_seen(t: &TestApp, device: &str) -> serde_json::Value {
+    let answer = t.request(Route::GetDevice).id(device).send().await;
+    answer.assert_status(200);
+    answer.body["device"]["lastSeen"].clone()
 }
 
 #[track_caller]
@@ -74,15 +80,7 @@ async fn a_revoked_session_leaves_the_reads_at_the_next_sign_in_and_still_answer
     assert_ended(&again, "REVOKED");
     // A write whose read found the session alive, landing after it was swept: the
     // transaction's own condition on the caller's session says why.
-    let identity = Identity {
-        user_id: UserId::parse(&t.user).unwrap(),
-        session_id: SessionId::parse("stolen").unwrap(),
-        expires_at: now() + 600,
-        auth_time: None,
-        issued_at: Some(now()),
-        key: None,
-    };
-    match t.app.store.spend_write(&identity, now()).await {
+    match t.app.store.spend_write(&t.identity("stolen"), now()).await {
         Err(Error::Unauthorized(AuthFailure::SessionEnded(EndReason::Revoked))) => {}
         other => panic!("{other:?}"),
     }
@@ -170,4 +168,82 @@ async fn sign_ins_past_the_cap_leave_the_reads_bounded_and_the_evictions_explain
         .send()
         .await;
     assert_ended(&ended, "EVICTED");
+}
+
+/// A device's last activity is its sessions' too: a swept session's moves onto the
+/// device, so sweeping it changes neither what the devices list shows nor which
+/// device the device limit would remove first.
+#[tokio::test]
+async fn a_swept_sessions_last_activity_stays_its_devices() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    let phone = t.sign_in_other("phone-1", "phone").await;
+    // Used for an hour after it signed in (heartbeats), then signed out from the laptop.
+    let active_until = now() + 3600;
+    t.set_session("phone-1", &[("lastActivity", n(active_until))])
+        .await;
+    t.request(Route::RevokeSession)
+        .id("phone-1")
+        .send()
+        .await
+        .assert_status(200);
+    revoked_long_ago(&t, "phone-1").await;
+    let before = last_seen(&t, &phone).await;
+    assert_eq!(before, rfc3339(active_until));
+
+    t.sign_in_other("tablet-1", "tablet").await;
+    assert!(t.stored_session("phone-1").await.is_none(), "swept");
+    assert_eq!(last_seen(&t, &phone).await, before);
+}
+
+/// What can commit between the sweep's read and its write: a sign-in on the device
+/// (its `lastSeen` moves), or the device's removal. Either cancels the sweep, which
+/// leaves everything as it was for the next sign-in, never a device seen earlier than
+/// it was nor a device item made again.
+#[tokio::test]
+async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
+    let t = TestApp::new().await;
+    t.sign_in("laptop").await;
+    let phone = t.sign_in_other("phone-1", "phone").await;
+    t.set_session("phone-1", &[("lastActivity", n(now() + 60))])
+        .await;
+    t.request(Route::RevokeSession)
+        .id("phone-1")
+        .send()
+        .await
+        .assert_status(200);
+    revoked_long_ago(&t, "phone-1").await;
+    let user = UserId::parse(&t.user).unwrap();
+
+    // The phone signs in again after the sweep's read.
+    let stale = t.account().await;
+    let signed_in_again = now() + 120;
+    t.set_stored(
+        &format!("DEVICE#{phone}"),
+        &[("lastSeen", n(signed_in_again))],
+    )
+    .await;
+    assert!(t.app.store.sweep(&user, &stale, now()).await.is_err());
+    assert!(t.stored_session("phone-1").await.is_some(), "nothing swept");
+    let device = t.stored(&format!("DEVICE#{phone}")).await.unwrap();
+    assert_eq!(device["lastSeen"], n(signed_in_again), "not moved back");
+
+    // The phone is removed after the sweep's read (which had its activity to move on).
+    t.set_stored(&format!("DEVICE#{phone}"), &[("lastSeen", n(now() - 10))])
+        .await;
+    let stale = t.account().await;
+    t.request(Route::DeleteDevice)
+        .id(&phone)
+        .send()
+        .await
+        .assert_status(200);
+    assert!(t.app.store.sweep(&user, &stale, now()).await.is_err());
+    assert!(
+        t.stored(&format!("DEVICE#{phone}")).await.is_none(),
+        "not made again"
+    );
+
+    // The next sign-in reads again and sweeps.
+    t.sign_in_other("tablet-1", "tablet").await;
+    assert!(t.stored_session("phone-1").await.is_none());
 }

@@ -10,7 +10,7 @@ use crate::auth::Identity;
 use crate::domain::{Account, Device, DeviceId, Epoch, Session, UserId, fingerprint_hash};
 use crate::error::Error;
 
-use super::codec::{device_from, key, number, pk, s, session_from, session_sk, text};
+use super::codec::{device_from, device_sk, key, number, pk, s, session_from, session_sk, text};
 use super::transact::{build_fault, fault};
 use super::{ACCOUNT, Item, Store, USED};
 
@@ -200,8 +200,4 @@ impl Store {
             }
         }
     }
-}
-
-fn device_sk(id: &DeviceId) -> String {
-    format!("DEVICE#{}", id.as_str())
 }

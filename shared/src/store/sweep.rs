@@ -8,11 +8,11 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
-use crate::domain::{Account, EndReason, Epoch, Session, SessionEnded, SessionId};
+use crate::domain::{Account, Device, EndReason, Epoch, Session, SessionEnded, SessionId};
 use crate::domain::{SessionStatus, UserId, used_id_ttl};
 use crate::error::Error;
 
-use super::codec::{key, n, s, session_ended, session_sk, text};
+use super::codec::{device_sk, key, n, s, session_ended, session_sk, text};
 use super::transact::{Role, build_fault, explain, fault};
 use super::{Item, Store, TTL_ATTRIBUTE, USED};
 
@@ -31,32 +31,74 @@ pub const MOST_SWEPT: usize = 25;
 impl Store {
     /// Deletes the revoked session items of `account` (as read) revoked at least
     /// [`SWEEP_GRACE_SECONDS`] ago, at most [`MOST_SWEPT`], in one transaction that
-    /// also writes each one's reason on its used-id marker. No condition is needed: a
-    /// revocation is final, and an ended id never comes back, so the item can only be
-    /// as read or already gone (swept by a sign-in alongside: then the same writes
-    /// again). Answers how many went.
+    /// also writes each one's reason on its used-id marker. No condition is needed on
+    /// them: a revocation is final, and an ended id never comes back, so the item can
+    /// only be as read or already gone (swept by a sign-in alongside: then the same
+    /// writes again). A device's last activity is its sessions' too
+    /// ([`Account::last_seen`]), so what a swept session knew of it moves onto the
+    /// device item first, conditioned on the device still being there and not seen
+    /// since: a device removed, or signed in on, since the read cancels the sweep, and
+    /// the next sign-in reads again. Answers how many went.
     pub async fn sweep(
         &self,
         user: &UserId,
         account: &Account,
         now: Epoch,
     ) -> Result<usize, Error> {
-        let revoked = account.sessions.iter().filter(|session| {
-            let lifetime = &session.lifetime;
-            lifetime.status == SessionStatus::Revoked
-                && lifetime
-                    .revoked_at
-                    .is_some_and(|at| at <= now - SWEEP_GRACE_SECONDS)
-        });
+        let revoked: Vec<&Session> = account
+            .sessions
+            .iter()
+            .filter(|session| {
+                let lifetime = &session.lifetime;
+                lifetime.status == SessionStatus::Revoked
+                    && lifetime
+                        .revoked_at
+                        .is_some_and(|at| at <= now - SWEEP_GRACE_SECONDS)
+            })
+            .take(MOST_SWEPT)
+            .collect();
+        if revoked.is_empty() {
+            return Ok(0);
+        }
         let mut actions = Vec::new();
-        for session in revoked.take(MOST_SWEPT) {
+        for device in &account.devices {
+            let seen = revoked
+                .iter()
+                .filter(|session| session.device_id == device.id)
+                .map(|session| session.last_activity)
+                .max();
+            if let Some(seen) = seen.filter(|seen| *seen > device.last_seen) {
+                actions.push(self.seen_until(user, device, seen)?);
+            }
+        }
+        for session in &revoked {
             actions.extend(self.swept(user, session)?);
         }
-        let swept = actions.len() / 2;
-        if swept > 0 {
-            self.transact(actions).await.map_err(explain)?;
-        }
-        Ok(swept)
+        self.transact(actions).await.map_err(explain)?;
+        Ok(revoked.len())
+    }
+
+    /// A device's `lastSeen` moved on to `seen`, if it is still there and was not seen
+    /// since the read.
+    fn seen_until(
+        &self,
+        user: &UserId,
+        device: &Device,
+        seen: Epoch,
+    ) -> Result<(TransactWriteItem, Role), Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user, device_sk(&device.id))))
+            .update_expression("SET lastSeen = :seen")
+            .condition_expression("attribute_exists(PK) AND lastSeen = :read")
+            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":read", n(device.last_seen))
+            .build()
+            .map_err(build_fault)?;
+        Ok((
+            TransactWriteItem::builder().update(update).build(),
+            Role::Other,
+        ))
     }
 
     /// A revoked session's two actions: its item deleted, its reason kept on its marker
