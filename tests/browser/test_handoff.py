@@ -47,6 +47,7 @@ def test_the_browser_history_holds_no_credential(playwright, account, tmp_path):
         opened = open_loaded(new_page, lambda: link(token, fingerprint))
         assert opened.page.locator("#devices > li").count() == 4, "signed in as the user"
         assert not opened.unexpected_errors(), opened.errors
+        opened.settle()
     finally:
         for context in contexts:
             context.close()

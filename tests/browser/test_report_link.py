@@ -20,7 +20,7 @@ import boto3
 import pytest
 from playwright.sync_api import expect
 
-from conftest import API, AXE, ROOT, call, demo_user, open_loaded
+from conftest import API, AXE, ROOT, Settling, call, demo_user, open_loaded
 from mint_token import LOCAL_JWT_SECRET, mint
 from stream_pump import Pump
 
@@ -101,7 +101,7 @@ def open_link(browser, link, **options):
     opened = open_loaded(new_page, lambda: link, ready="body[data-shown]", failed="#status:not(:empty)")
     for context in contexts[:-1]:
         context.close()
-    return contexts[-1], opened.page, opened.errors
+    return Settling(contexts[-1], opened), opened.page, opened.errors
 
 
 def check_axe(page, state):
