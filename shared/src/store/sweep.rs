@@ -138,11 +138,7 @@ impl Store {
         ])
     }
 
-    /// The 401 for the session `id` of `user` found not alive: why it ended, from its
-    /// item as read (`old`) when there was one, else from its used-id marker — the
-    /// reason a sweep kept there, or the absolute timeout when TTL took the item — and
-    /// `NOT_REGISTERED` when there is no marker either. The marker is read only here,
-    /// on the way to a 401.
+    /// The 401 for the session `id` of `user` found not alive (see [`Store::ended_at`]).
     pub async fn ended(
         &self,
         user: &UserId,
@@ -150,22 +146,27 @@ impl Store {
         old: Option<&Item>,
         now: Epoch,
     ) -> Error {
+        self.ended_at(key(user, session_sk(id)), old, now).await
+    }
+
+    /// The 401 for the session at `session_key` found not alive: why it ended, from
+    /// its item as read (`old`) when there was one, else from its used-id marker — the
+    /// reason a sweep kept there, or the absolute timeout when TTL took the item — and
+    /// `NOT_REGISTERED` when there is no marker either. The marker is read only here,
+    /// on the way to a 401.
+    pub(super) async fn ended_at(
+        &self,
+        mut session_key: Item,
+        old: Option<&Item>,
+        now: Epoch,
+    ) -> Error {
         if old.is_some() {
             return session_ended(old, now);
         }
-        match self.marker_reason(key(user, session_sk(id))).await {
-            Ok(reason) => SessionEnded(reason).into(),
-            Err(error) => error,
-        }
-    }
-
-    /// Why the session at `session_key` ended, from its used-id marker alone (see
-    /// [`Store::ended`]).
-    pub(super) async fn marker_reason(&self, mut session_key: Item) -> Result<EndReason, Error> {
-        let marker = match session_key.get("SK").and_then(|sk| sk.as_s().ok()) {
-            Some(sk) => sk.replacen(SESSION, USED, 1),
-            None => return Ok(EndReason::NotRegistered),
+        let Some(sk) = session_key.get("SK").and_then(|sk| sk.as_s().ok()) else {
+            return session_ended(None, now);
         };
+        let marker = sk.replacen(SESSION, USED, 1);
         session_key.insert("SK".into(), s(marker));
         let found = self
             .client
@@ -174,13 +175,16 @@ impl Store {
             .set_key(Some(session_key))
             .consistent_read(true)
             .send()
-            .await
-            .map_err(fault)?;
-        Ok(match found.item {
-            None => EndReason::NotRegistered,
-            Some(marker) => text(&marker, "endReason")
-                .and_then(EndReason::parse)
-                .unwrap_or(EndReason::AbsoluteTimeout),
-        })
+            .await;
+        let reason = match found {
+            Err(error) => return fault(error),
+            Ok(found) => match found.item {
+                None => EndReason::NotRegistered,
+                Some(marker) => text(&marker, "endReason")
+                    .and_then(EndReason::parse)
+                    .unwrap_or(EndReason::AbsoluteTimeout),
+            },
+        };
+        SessionEnded(reason).into()
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use crate::domain::{EndReason, SessionEnded, now};
+use crate::domain::{EndReason, now};
 use crate::error::{AuthFailure, Error};
 
 use super::codec::session_ended;
@@ -96,18 +96,12 @@ impl Store {
                         .iter()
                         .any(|r| r.code() == Some("TransactionConflict"));
                     // A dead caller learns nothing else: its failure is reported first,
-                    // with why its session ended (its old item comes back with it).
+                    // with why its session ended (its old item comes back with it, or,
+                    // when the item is gone, its used-id marker says: `Store::ended_at`).
                     if let Some((reason, _)) = failed.iter().find(|(_, r)| **r == Role::Caller) {
-                        let ended = match reason.item() {
-                            Some(old) => session_ended(Some(old), now()),
-                            // Its item is gone: its marker says why (`Store::ended`).
-                            None => match caller {
-                                Some(key) => match self.marker_reason(key).await {
-                                    Ok(reason) => SessionEnded(reason).into(),
-                                    Err(error) => error,
-                                },
-                                None => session_ended(None, now()),
-                            },
+                        let ended = match caller {
+                            Some(key) => self.ended_at(key, reason.item(), now()).await,
+                            None => session_ended(reason.item(), now()),
                         };
                         return Err(Failed(ended));
                     }
