@@ -81,6 +81,9 @@ STREAM_BATCHES = [int(n) for n in os.environ.get("BENCH_STREAM_BATCHES", "10,100
 ACCOUNTS = [tuple(int(n) for n in size.split("x"))
             for size in os.environ.get("BENCH_ACCOUNTS", "1x5,20x50,50x100").split(",") if size]
 ACCOUNT_WARM = int(os.environ.get("BENCH_ACCOUNT_WARM", 50))
+# The sweep axis: revoked sessions a sign-in loop left in one account (each sign-in past
+# the cap evicts one), read before and after the sign-ins that sweep them (25 each).
+SWEPT = int(os.environ.get("BENCH_SWEPT", 500))
 TABLE = "flashback-sessions-bench"
 SECRET = "bench-secret-bench-secret-0123456789abcdef"
 
@@ -748,6 +751,58 @@ class Bench:
                       f"{row['read_units']} RRU, {row['write_units']} WRU, own {own:.3f} ms", flush=True)
         return results
 
+    def sweep(self, revoked):
+        """The sweep axis: an account holding the caller's session beside `revoked`
+        sessions revoked an hour ago (EVICTED, as a sign-in loop past the cap leaves
+        them), copied from the caller's items as the store writes them. list-devices'
+        Query before and after; between them, the sign-ins that sweep it all (25
+        each), with their calls and own time against a sign-in with nothing to sweep
+        (DynamoDB Local reports no itemized units for a transaction: docs/PERFORMANCE.md
+        gives the sweep's write units)."""
+        table = f"bench-sweep-{uuid.uuid4().hex[:8]}"
+        self.create_table(table)
+        user = f"sweep-{uuid.uuid4().hex[:8]}"
+        env = {**self.env, "TABLE_NAME": table, "RATE_LIMIT_SIGN_INS_PER_MINUTE": "100000"}
+        self.register(user, [("caller", "sweep-fp")], env)
+        client = self.dynamodb()
+        pk = {"S": f"USER#{user}"}
+        session = client.get_item(TableName=table, Key={"PK": pk, "SK": {"S": "SESSION#caller"}},
+                                  ConsistentRead=True)["Item"]
+        used = client.get_item(TableName=table, Key={"PK": pk, "SK": {"S": "USED#caller"}},
+                               ConsistentRead=True)["Item"]
+        revoked_at = {"N": str(int(time.time()) - 3600)}
+        writes = []
+        for j in range(revoked):
+            session_id = f"loop-{j}"
+            writes.append({**session, "SK": {"S": f"SESSION#{session_id}"}, "sessionId": {"S": session_id},
+                           "status": {"S": "REVOKED"}, "endReason": {"S": "EVICTED"}, "revokedAt": revoked_at})
+            writes.append({**used, "SK": {"S": f"USED#{session_id}"}})
+        for start in range(0, len(writes), 25):
+            chunk = {table: [{"PutRequest": {"Item": item}} for item in writes[start:start + 25]]}
+            while chunk:
+                chunk = client.batch_write_item(RequestItems=chunk).get("UnprocessedItems")
+        token = self.token(user, "caller")
+        listing = lambda i: event("list-devices", token)  # noqa: E731
+        before = self.account_route("list-devices", env, listing, ACCOUNT_WARM)
+        sweeps = -(-revoked // 25)
+        signing_in = lambda i: event("register-session", self.token(user, f"new-{i}"), body={"fingerprint": "sweep-fp"})  # noqa: E731
+        sweeping = self.account_route("register-session", env, signing_in, sweeps - 1)
+        after = self.account_route("list-devices", env, listing, ACCOUNT_WARM)
+        # Nothing left to sweep: the same sign-in's own cost.
+        plain = self.account_route("register-session", env, lambda i: signing_in(sweeps + i), ACCOUNT_WARM)
+        left = client.query(TableName=table, KeyConditionExpression="PK = :pk AND begins_with(SK, :s)",
+                            ExpressionAttributeValues={":pk": pk, ":s": {"S": "SESSION#"}},
+                            ConsistentRead=True, Select="COUNT")["Count"]
+        result = {"revoked": revoked, "sign_ins_sweeping": sweeps, "session_items_left": left,
+                  "list_devices_before": before, "list_devices_after": after,
+                  "sign_in_sweeping": sweeping, "sign_in_nothing_to_sweep": plain}
+        print(f"  {revoked} revoked: list-devices {before['warm_read_units']} RRU, own "
+              f"{before['own_warm_p50_ms']:.3f} ms -> {after['warm_read_units']} RRU, own "
+              f"{after['own_warm_p50_ms']:.3f} ms after {sweeps} sign-ins ({left} session items left); "
+              f"a sweeping sign-in {sweeping['dynamodb_calls']} calls, own {sweeping.get('own_warm_p50_ms', 0):.3f} ms "
+              f"vs {plain['dynamodb_calls']} calls, own {plain['own_warm_p50_ms']:.3f} ms", flush=True)
+        return result
+
     def stream_records(self, table):
         """Every record of `table`'s stream that Lambda would hand the stream consumer:
         read from the emulator and shaped, filtered (the template's FilterCriteria) and
@@ -854,6 +909,9 @@ def main():
         if ACCOUNTS:
             print("accounts (sessions x devices):", flush=True)
             results["accounts"] = bench.accounts()
+        if SWEPT:
+            print("sweep (revoked sessions a sign-in loop left):", flush=True)
+            results["sweep"] = bench.sweep(SWEPT)
         results["emulator_warm_p50_ms"] = bench.emulator_ms
         results["emulator_init_ms"] = bench.emulator_init_ms
     finally:
