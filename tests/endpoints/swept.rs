@@ -18,6 +18,28 @@ async fn revoked_long_ago(t: &TestApp, session: &str) {
     t.set_session(session, &[("revokedAt", n(at))]).await;
 }
 
+/// The owner signed in on a laptop, and `session` on another device (`fingerprint`)
+/// signed out from the laptop, its last activity `active_until` when given: that
+/// device's id.
+async fn signed_out_elsewhere(
+    t: &TestApp,
+    session: &str,
+    fingerprint: &str,
+    active_until: Option<i64>,
+) -> String {
+    t.sign_in("laptop").await;
+    let device = t.sign_in_other(session, fingerprint).await;
+    if let Some(at) = active_until {
+        t.set_session(session, &[("lastActivity", n(at))]).await;
+    }
+    t.request(Route::RevokeSession)
+        .id(session)
+        .send()
+        .await
+        .assert_status(200);
+    device
+}
+
 /// The session items the account's reads fetch.
 async fn session_items(t: &TestApp) -> usize {
     t.account().await.sessions.len()
@@ -39,13 +61,7 @@ fn assert_ended(answer: &Answer, reason: &str) {
 #[tokio::test]
 async fn a_revoked_session_leaves_the_reads_at_the_next_sign_in_and_still_answers_why() {
     let t = TestApp::new().await;
-    t.sign_in("laptop").await;
-    t.sign_in_other("stolen", "phone").await;
-    t.request(Route::RevokeSession)
-        .id("stolen")
-        .send()
-        .await
-        .assert_status(200);
+    signed_out_elsewhere(&t, "stolen", "phone", None).await;
     revoked_long_ago(&t, "stolen").await;
     assert_eq!(session_items(&t).await, 2);
 
@@ -98,13 +114,7 @@ async fn a_session_revoked_within_the_grace_period_stays_until_a_later_sign_in()
     // No cascade that read it alive can still be writing to it once the grace is
     // over (every function's timeout is shorter); until then it stays.
     let t = TestApp::new().await;
-    t.sign_in("laptop").await;
-    t.sign_in_other("phone-1", "phone").await;
-    t.request(Route::RevokeSession)
-        .id("phone-1")
-        .send()
-        .await
-        .assert_status(200);
+    signed_out_elsewhere(&t, "phone-1", "phone", None).await;
     t.sign_in_other("tablet-1", "tablet").await;
     let kept = t.stored_session("phone-1").await.expect("not swept yet");
     assert_eq!(kept["status"], AttributeValue::S("REVOKED".into()));
@@ -176,17 +186,9 @@ async fn sign_ins_past_the_cap_leave_the_reads_bounded_and_the_evictions_explain
 #[tokio::test]
 async fn a_swept_sessions_last_activity_stays_its_devices() {
     let t = TestApp::new().await;
-    t.sign_in("laptop").await;
-    let phone = t.sign_in_other("phone-1", "phone").await;
     // Used for an hour after it signed in (heartbeats), then signed out from the laptop.
     let active_until = now() + 3600;
-    t.set_session("phone-1", &[("lastActivity", n(active_until))])
-        .await;
-    t.request(Route::RevokeSession)
-        .id("phone-1")
-        .send()
-        .await
-        .assert_status(200);
+    let phone = signed_out_elsewhere(&t, "phone-1", "phone", Some(active_until)).await;
     revoked_long_ago(&t, "phone-1").await;
     let before = last_seen(&t, &phone).await;
     assert_eq!(before, rfc3339(active_until));
@@ -203,15 +205,7 @@ async fn a_swept_sessions_last_activity_stays_its_devices() {
 #[tokio::test]
 async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
     let t = TestApp::new().await;
-    t.sign_in("laptop").await;
-    let phone = t.sign_in_other("phone-1", "phone").await;
-    t.set_session("phone-1", &[("lastActivity", n(now() + 60))])
-        .await;
-    t.request(Route::RevokeSession)
-        .id("phone-1")
-        .send()
-        .await
-        .assert_status(200);
+    let phone = signed_out_elsewhere(&t, "phone-1", "phone", Some(now() + 60)).await;
     revoked_long_ago(&t, "phone-1").await;
     let user = UserId::parse(&t.user).unwrap();
 

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::actions::Budget;
 use super::codec::{n, number, s};
-use super::transact::{Role, build_fault, explain, fault};
+use super::transact::{Role, explain, fault};
 use super::{Item, Store, TTL_ATTRIBUTE};
 use crate::auth::Identity;
 use crate::domain::Epoch;
@@ -52,17 +52,11 @@ impl Store {
         item.insert("sealed".into(), AttributeValue::B(Blob::new(sealed)));
         item.insert("expiresAt".into(), n(expires_at));
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // 256 random bits never meet, but a code is never stored over another.
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_fault)?;
         let budget = Budget::Session(&identity.session_id);
         let actions = vec![
             self.rate_limit(&identity.user_id, budget, now)?,
-            (TransactWriteItem::builder().put(put).build(), Role::Other),
+            // 256 random bits never meet, but a code is never stored over another.
+            (self.create(item)?, Role::Other),
         ];
         self.transact(actions).await.map_err(explain)
     }
