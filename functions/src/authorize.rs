@@ -133,8 +133,10 @@ struct Allowed {
 async fn decide(app: &App, presented: Presented<'_>, deadline: Deadline) -> Result<Allowed, Error> {
     let read = async {
         let (authorization, proof) = (presented.authorization?, presented.proof?);
+        // No server nonce: an authorizer's answer cannot carry one to the caller
+        // (docs/device-binding.md "Nonces"); the proof's time window and single use hold.
         let identity = app
-            .identify(authorization, proof, &presented.target)
+            .identify(authorization, proof, &presented.target, None)
             .await?;
         app.caller_with(identity, Part::OwnDevice).await
     };

@@ -27,24 +27,39 @@ impl App {
     }
 
     /// Reads the caller's identity from the access token and, when the request
-    /// carries one, its DPoP proof ([`App::identify`]).
+    /// carries one, its DPoP proof ([`App::identify`]), which must carry a current
+    /// server nonce when they are on.
     pub async fn authenticate(&self, request: &Request) -> Result<Identity, Error> {
         let target = dpop::Target::of(request, self.config.public_base_url.as_deref());
         let authorization = authorization_header(request)?;
-        self.identify(authorization, dpop::header(request)?, &target)
+        let nonces = self.config.dpop_nonce.as_ref();
+        self.identify(authorization, dpop::header(request)?, &target, nonces)
             .await
+    }
+
+    /// The `DPoP-Nonce` an answer to `request` carries: a fresh nonce when nonces are
+    /// on and the request carries a proof, so the client's next proof has one
+    /// (RFC 9449 §9).
+    pub fn nonce_for(&self, request: &Request) -> Option<String> {
+        let key = self.config.dpop_nonce.as_ref()?;
+        request
+            .headers()
+            .contains_key(dpop::HEADER)
+            .then(|| key.issue(self.now()))
     }
 
     /// The caller's identity from the raw `Authorization` and `DPoP` values and the
     /// request they came with (the authorizer's events give no `Request`): the token
     /// verified (no I/O, unless it names a published key not yet fetched), then the
-    /// proof checked and spent (one conditional write; docs/device-binding.md). Whether
-    /// the session needs that key is the guard's to say.
+    /// proof checked — with `nonces`, its server nonce too — and spent (one
+    /// conditional write; docs/device-binding.md). Whether the session needs that key
+    /// is the guard's to say.
     pub async fn identify(
         &self,
         authorization: Option<&str>,
         proof: Option<&str>,
         target: &dpop::Target,
+        nonces: Option<&dpop::NonceKey>,
     ) -> Result<Identity, Error> {
         let mut identity = self
             .config
@@ -57,6 +72,9 @@ impl App {
             Some(proof) => {
                 let proof =
                     dpop::verify(proof, token, target, self.now()).ok_or_else(dpop::invalid)?;
+                if nonces.is_some_and(|key| !key.accepts(proof.nonce.as_deref(), self.now())) {
+                    return Err(Error::Unauthorized(AuthFailure::NonceRequired));
+                }
                 // On the heap: the SDK's future is large, and callers hold several.
                 if !Box::pin(self.store.remember_proof(&proof)).await? {
                     return Err(dpop::invalid());

@@ -3,6 +3,7 @@
 
 use std::ops::RangeInclusive;
 
+use crate::auth::dpop::NonceKey;
 use crate::auth::{JwtSettings, KeyMaterial, Verifier};
 use crate::domain::DigestKey;
 use crate::report::ReportKeys;
@@ -61,6 +62,9 @@ pub struct Config {
     /// The key of the fingerprint digest reads show (`FINGERPRINT_DIGEST_KEY`, else
     /// derived from `JWT_SECRET`; docs/design.md "Fingerprints").
     pub fingerprint_key: DigestKey,
+    /// The key of DPoP server nonces when they are on (`DPOP_NONCE=on`): every proof
+    /// to this API's routes must then carry a current one (docs/device-binding.md).
+    pub dpop_nonce: Option<NonceKey>,
     /// Whether a sign-in must bind its session to a device key (`DEVICE_BINDING`:
     /// `optional`, the default, or `required`; docs/device-binding.md).
     pub binding_required: bool,
@@ -200,20 +204,31 @@ impl Config {
         }
         // Keyed by something no API returns: its own setting, else the HS256 secret;
         // a local stack without either gets a fixed key (docs/design.md "Fingerprints").
-        let fingerprint_key = match (get("FINGERPRINT_DIGEST_KEY"), &secret) {
-            (Some(key), _) if key.len() >= 32 => DigestKey::derive(key.as_bytes()),
+        // The DPoP nonces' key comes from the same material, derived apart.
+        let keyed_by = match (get("FINGERPRINT_DIGEST_KEY"), &secret) {
+            (Some(key), _) if key.len() >= 32 => key,
             (Some(_), _) => {
                 return Err(ConfigError(
                     "FINGERPRINT_DIGEST_KEY must be at least 32 characters".into(),
                 ));
             }
-            (None, Some(secret)) => DigestKey::derive(secret.as_bytes()),
-            (None, None) if local => DigestKey::derive(LOCAL_JWT_SECRET.as_bytes()),
+            (None, Some(secret)) => secret.clone(),
+            (None, None) if local => LOCAL_JWT_SECRET.to_string(),
             (None, None) => {
                 return Err(ConfigError(
                     "FINGERPRINT_DIGEST_KEY is required with public-key tokens (no JWT_SECRET)"
                         .into(),
                 ));
+            }
+        };
+        let fingerprint_key = DigestKey::derive(keyed_by.as_bytes());
+        let dpop_nonce = match get("DPOP_NONCE").as_deref() {
+            None | Some("off") => None,
+            Some("on") => Some(NonceKey::derive(keyed_by.as_bytes())),
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "DPOP_NONCE must be off or on, got {other:?}"
+                )));
             }
         };
         let report_keys = ReportKeys::from_lookup(&get, local)?;
@@ -246,6 +261,7 @@ impl Config {
             step_up_max_age,
             authorizer_activity,
             fingerprint_key,
+            dpop_nonce,
             binding_required,
             public_base_url,
             page_code_lifetime,

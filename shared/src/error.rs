@@ -33,6 +33,9 @@ pub enum AuthFailure {
     /// A DPoP proof that fails any check: signature, key, method, URL, time, token
     /// hash, single use, or another key than the session's.
     InvalidProof,
+    /// With server nonces on, a valid proof without the current nonce (RFC 9449 §9):
+    /// the answer carries one (`DPoP-Nonce`) for the client to sign a new proof with.
+    NonceRequired,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +130,7 @@ impl Error {
             Error::Unauthorized(AuthFailure::TokenOutlivesSession) => "TOKEN_OUTLIVES_SESSION",
             Error::Unauthorized(AuthFailure::ProofRequired) => "DPOP_PROOF_REQUIRED",
             Error::Unauthorized(AuthFailure::InvalidProof) => "INVALID_DPOP_PROOF",
+            Error::Unauthorized(AuthFailure::NonceRequired) => "USE_DPOP_NONCE",
             Error::DeviceNotFound => "DEVICE_NOT_FOUND",
             Error::SessionNotFound | Error::SessionNotFoundOrExpired => "SESSION_NOT_FOUND",
             Error::CodeNotFound => "CODE_NOT_FOUND",
@@ -185,6 +189,9 @@ impl Error {
                 "This session is bound to a device key: a DPoP proof is required".into()
             }
             Error::Unauthorized(AuthFailure::InvalidProof) => "Invalid DPoP proof".into(),
+            Error::Unauthorized(AuthFailure::NonceRequired) => {
+                "Sign a new DPoP proof with the nonce in this answer's DPoP-Nonce header".into()
+            }
             Error::Unavailable(_) => "Service temporarily unavailable, retry later".into(),
             Error::Internal(_) => failure.into(),
             other => other.to_string(),
@@ -224,6 +231,13 @@ impl Error {
                 WWW_AUTHENTICATE,
                 format!(
                     r#"DPoP error="invalid_dpop_proof", algs="{}""#,
+                    crate::auth::dpop::ALGORITHMS
+                ),
+            )],
+            Error::Unauthorized(AuthFailure::NonceRequired) => vec![(
+                WWW_AUTHENTICATE,
+                format!(
+                    r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="{}""#,
                     crate::auth::dpop::ALGORITHMS
                 ),
             )],

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_types::SdkConfig;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Context, Request, RequestExt, Response, service_fn};
 use tracing::Instrument;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -18,6 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::app::App;
+use crate::auth::dpop;
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics;
@@ -144,12 +146,13 @@ where
         );
         let deadline = Deadline::of_request(&request);
         let function = crate::routes::function_of(request.method().as_str(), request.uri().path());
+        let nonce = app.nonce_for(&request);
         let outcome = handler(app, request).instrument(span.clone());
         async move {
             // One metrics line per request (docs/operations.md#metrics).
             let (outcome, counts) = metrics::counted(deadline.bound(outcome)).await;
             let refusal = outcome.as_ref().err().map(|e| (e.code(), e.reason()));
-            let response = respond(failure, outcome);
+            let response = respond(failure, outcome, nonce);
             let status = response.status().as_u16();
             let (code, reason) =
                 refusal.map_or((None, None), |(code, reason)| (Some(code), reason));
@@ -225,18 +228,25 @@ impl Deadline {
 }
 
 /// Answers one request: the handler's outcome as the envelope, or 503 in the envelope
-/// when it is not ready [`DEADLINE_MARGIN`] before the deadline.
+/// when it is not ready [`DEADLINE_MARGIN`] before the deadline; with the DPoP `nonce`
+/// the answer hands out ([`App::nonce_for`]).
 pub async fn answer(
     failure: &'static str,
     deadline: Deadline,
+    nonce: Option<String>,
     outcome: impl Future<Output = Result<Reply, Error>>,
 ) -> Response<Body> {
-    respond(failure, deadline.bound(outcome).await)
+    respond(failure, deadline.bound(outcome).await, nonce)
 }
 
-/// Renders a handler's outcome as the envelope; faults are logged with their cause.
-fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Body> {
-    match outcome {
+/// Renders a handler's outcome as the envelope, with `DPoP-Nonce` when given; faults
+/// are logged with their cause.
+fn respond(
+    failure: &'static str,
+    outcome: Result<Reply, Error>,
+    nonce: Option<String>,
+) -> Response<Body> {
+    let mut response = match outcome {
         Ok(reply) => reply.into_response(),
         Err(error) => {
             if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
@@ -250,7 +260,11 @@ fn respond(failure: &'static str, outcome: Result<Reply, Error>) -> Response<Bod
             }
             error.into_response(failure)
         }
+    };
+    if let Some(value) = nonce.and_then(|nonce| HeaderValue::from_str(&nonce).ok()) {
+        response.headers_mut().insert(dpop::NONCE_HEADER, value);
     }
+    response
 }
 
 /// This service's own crates: the configured level applies to them in full. The

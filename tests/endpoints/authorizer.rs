@@ -615,6 +615,21 @@ async fn a_bound_session_is_allowed_with_its_proof_and_denied_without() {
     assert_denied_because(Shape::RestToken, &token, "UNAUTHORIZED");
 }
 
+/// An authorizer's answer cannot hand its caller a nonce, so with `DPOP_NONCE=on` it
+/// still checks proofs without one (docs/device-binding.md "Nonces").
+#[tokio::test]
+async fn with_nonces_on_the_authorizer_checks_proofs_without_one() {
+    let t = TestApp::with(&[("DPOP_NONCE", "on")]).await;
+    let key = DeviceKey::new();
+    t.sign_in_bound(&key, "fp-authorizer-nonce").await;
+    let authorization = bearer(&t.token());
+    let signed = |claims: &Value| key.sign(claims);
+    let allowed = authorize_event(&t, bound_event(&authorization, Some(&signed))).await;
+    assert_allowed(Shape::HttpApi, &allowed, &t.user);
+    let without = authorize_event(&t, bound_event(&authorization, None)).await;
+    assert_denied_because(Shape::HttpApi, &without, "UNAUTHORIZED");
+}
+
 #[tokio::test]
 async fn a_rest_request_authorizer_checks_the_proof_against_the_stage_path() {
     let t = TestApp::new().await;

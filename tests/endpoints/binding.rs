@@ -439,3 +439,100 @@ async fn racing_bound_sign_ins_of_one_key_make_one_device() {
     assert_eq!(devices.len(), 1, "one key, one device: {devices:?}");
     assert_eq!(t.account().await.devices.len(), 1);
 }
+
+/// With `DPOP_NONCE=on`, a proof must carry a current server nonce (RFC 9449 §9;
+/// docs/device-binding.md "Nonces"): one without, or with a stale, forged or foreign
+/// one, is answered 401 `USE_DPOP_NONCE` with a fresh nonce in `DPoP-Nonce`, and every
+/// answer to a proved request hands out the current one. Nothing else changes.
+#[tokio::test]
+async fn with_nonces_on_a_proof_must_carry_a_current_one() {
+    let t = TestApp::with(&[("DPOP_NONCE", "on")]).await;
+    let key = DeviceKey::new();
+    let with_nonce = |nonce: &str| {
+        let nonce = nonce.to_string();
+        move |claims: &mut Value| claims["nonce"] = json!(nonce)
+    };
+    let use_nonce = |answer: &Answer| -> String {
+        answer.assert_status(401);
+        assert_eq!(answer.code(), "USE_DPOP_NONCE", "{:#}", answer.body);
+        let challenge = answer.headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with(r#"DPoP error="use_dpop_nonce""#),
+            "{challenge}"
+        );
+        answer.headers["dpop-nonce"].to_str().unwrap().to_string()
+    };
+
+    // The first sign-in has no nonce yet: refused, nothing written, and handed one.
+    let sign_in = || {
+        t.request(Route::RegisterSession)
+            .json(json!({ "fingerprint": "fp-nonce" }))
+    };
+    let nonce = use_nonce(&sign_in().proved_by(&key).send().await);
+    assert!(
+        t.stored_session(&t.session).await.is_none(),
+        "nothing registered"
+    );
+    let signed_in = sign_in().proved_with(&key, with_nonce(&nonce)).send().await;
+    signed_in.assert_status(201);
+    assert!(signed_in.headers.contains_key("dpop-nonce"));
+    let listed = t
+        .request(Route::ListDevices)
+        .proved_with(&key, with_nonce(&nonce))
+        .send()
+        .await;
+    listed.assert_status(200);
+    let handed = listed.headers["dpop-nonce"].to_str().unwrap();
+    assert!(
+        t.app
+            .config
+            .dpop_nonce
+            .as_ref()
+            .unwrap()
+            .accepts(Some(handed), now())
+    );
+
+    // Stale (two periods old), altered, and another deployment's: each refused.
+    let keyed = t.app.config.dpop_nonce.as_ref().unwrap();
+    let stale = keyed.issue(now() - 2 * shared::auth::dpop::NONCE_PERIOD_SECONDS);
+    let mut altered = nonce.clone().into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let foreign = shared::auth::dpop::NonceKey::derive(b"another deployment").issue(now());
+    for bad in [stale.as_str(), &altered, &foreign, ""] {
+        let answer = t
+            .request(Route::CurrentSession)
+            .proved_with(&key, with_nonce(bad))
+            .send()
+            .await;
+        use_nonce(&answer);
+    }
+    // A nonce does not make a proof usable twice.
+    let claims = DeviceKey::claims("GET", &format!("{API_URL}/sessions/current"), &t.token());
+    let mut claims = claims;
+    claims["nonce"] = json!(nonce);
+    let proof = key.sign(&claims);
+    let again = || {
+        t.request(Route::CurrentSession)
+            .header("dpop", &proof)
+            .send()
+    };
+    again().await.assert_status(200);
+    assert_refused(&again().await, "INVALID_DPOP_PROOF");
+
+    // Unbound clients send no proof: nothing asks them for a nonce, none is handed out.
+    t.sign_in_other("plain", "fp-plain").await;
+    let plain = t.request(Route::ListDevices).session("plain").send().await;
+    plain.assert_status(200);
+    assert!(!plain.headers.contains_key("dpop-nonce"));
+}
+
+#[tokio::test]
+async fn with_nonces_off_no_nonce_is_asked_for_or_handed_out() {
+    let t = TestApp::new().await;
+    let key = DeviceKey::new();
+    t.sign_in_bound(&key, "fp-no-nonce").await;
+    let answer = t.request(Route::ListDevices).proved_by(&key).send().await;
+    answer.assert_status(200);
+    assert!(!answer.headers.contains_key("dpop-nonce"));
+}

@@ -125,11 +125,13 @@ impl Route {
     /// them (about 1 MB) would sit under every DynamoDB call of every test.
     fn invoke<'a>(self, app: &'a App, request: Request) -> Response<'a> {
         let deadline = Deadline::of_request(&request);
+        let nonce = app.nonce_for(&request);
         macro_rules! call {
             ($endpoint:ident) => {
                 Box::pin(answer(
                     $endpoint::FAILURE,
                     deadline,
+                    nonce,
                     $endpoint::handle(app, request),
                 ))
             };
@@ -337,12 +339,19 @@ impl TestApp {
     /// Signs in the default session bound to `key` (DPoP) on `fingerprint`: the
     /// answer's data.
     pub async fn sign_in_bound(&self, key: &DeviceKey, fingerprint: &str) -> Value {
-        let answer = self
-            .request(Route::RegisterSession)
-            .json(json!({ "fingerprint": fingerprint }))
-            .proved_by(key)
-            .send()
-            .await;
+        let sign_in = || {
+            self.request(Route::RegisterSession)
+                .json(json!({ "fingerprint": fingerprint }))
+        };
+        let mut answer = sign_in().proved_by(key).send().await;
+        // With server nonces on (`DPOP_NONCE`), as a client does: again with the nonce.
+        if answer.code() == "USE_DPOP_NONCE" {
+            let nonce = answer.headers["dpop-nonce"].to_str().unwrap().to_string();
+            answer = sign_in()
+                .proved_with(key, move |claims| claims["nonce"] = json!(nonce))
+                .send()
+                .await;
+        }
         answer.assert_status(201);
         answer.body["data"].clone()
     }

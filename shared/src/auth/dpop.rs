@@ -6,6 +6,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use lambda_http::Request;
@@ -29,6 +31,66 @@ pub const WINDOW_SECONDS: i64 = 300;
 
 /// Proofs longer than this are refused before any parsing.
 const MAX_PROOF_BYTES: usize = 4 * 1024;
+
+/// The response header that hands the client the nonce its next proofs must carry.
+pub const NONCE_HEADER: &str = "dpop-nonce";
+
+/// How long one nonce is issued for; it is accepted for that period and the next, so
+/// for one to two periods (RFC 9449 §9).
+pub const NONCE_PERIOD_SECONDS: i64 = 60;
+
+/// The deployment's key for server nonces (`DPOP_NONCE=on`; docs/device-binding.md
+/// "Nonces"): a nonce is its period and a MAC of it, so any instance checks any
+/// other's without storing anything.
+#[derive(Clone)]
+pub struct NonceKey([u8; 32]);
+
+impl NonceKey {
+    /// A key from secret material (one-way: it tells nothing of the material).
+    pub fn derive(material: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"flashback-dpop-nonce-key")
+            .expect("HMAC takes a key of any length");
+        mac.update(material);
+        NonceKey(mac.finalize().into_bytes().into())
+    }
+
+    /// The nonce for the period `now` falls in: base64url of the period (8 bytes, big
+    /// endian) and the first 16 bytes of its MAC.
+    pub fn issue(&self, now: Epoch) -> String {
+        let period = now.div_euclid(NONCE_PERIOD_SECONDS).to_be_bytes();
+        let tag = self.mac(&period).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode([&period[..], &tag[..16]].concat())
+    }
+
+    /// Whether `nonce` was issued for the period `now` falls in or the one before
+    /// (its MAC compared in constant time).
+    pub fn accepts(&self, nonce: Option<&str>, now: Epoch) -> bool {
+        let Some(bytes) = nonce.and_then(|nonce| URL_SAFE_NO_PAD.decode(nonce).ok()) else {
+            return false;
+        };
+        let Some((period, tag)) = bytes.split_first_chunk::<8>() else {
+            return false;
+        };
+        let current = now.div_euclid(NONCE_PERIOD_SECONDS);
+        (current - 1..=current).contains(&i64::from_be_bytes(*period))
+            && tag.len() == 16
+            && self.mac(period).verify_truncated_left(tag).is_ok()
+    }
+
+    fn mac(&self, period: &[u8; 8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(b"flashback dpop nonce v1\0");
+        mac.update(period);
+        mac
+    }
+}
+
+impl std::fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceKey(..)")
+    }
+}
 
 /// The request a proof must be for: its method and the URL the client called,
 /// without query or fragment (`htm`, `htu`).
@@ -67,6 +129,8 @@ pub struct Proof {
     pub jti: String,
     /// Until when it could be accepted: when the memory of it may go.
     pub usable_until: Epoch,
+    /// The server nonce it carries, if any (checked by the caller when nonces are on).
+    pub nonce: Option<String>,
 }
 
 /// The one `DPoP` header of `request`, if any; two, or not text, is an invalid proof.
@@ -93,6 +157,8 @@ struct Claims {
     htu: String,
     iat: i64,
     ath: String,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 /// Checks `proof` (RFC 9449 §4.3) for `target` and the access `token` it is sent
@@ -146,6 +212,7 @@ pub fn verify(proof: &str, token: &str, target: &Target, now: Epoch) -> Option<P
         thumbprint: jwk.thumbprint(ThumbprintHash::SHA256).ok()?,
         jti: hex::encode(Sha256::digest(claims.jti.as_bytes())),
         usable_until: claims.iat + WINDOW_SECONDS,
+        nonce: claims.nonce,
     })
 }
 
@@ -342,6 +409,28 @@ mod tests {
         );
         assert!(verify(&"x".repeat(MAX_PROOF_BYTES + 1), TOKEN, &target(), NOW).is_none());
         assert!(verify("a.b.c", TOKEN, &target(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_nonce_is_accepted_for_its_period_and_the_next_only() {
+        let key = NonceKey::derive(b"deployment secret");
+        let start = NOW - NOW.rem_euclid(NONCE_PERIOD_SECONDS);
+        let nonce = key.issue(start);
+        assert_eq!(nonce.len(), 32);
+        assert_eq!(key.issue(start + NONCE_PERIOD_SECONDS - 1), nonce, "one per period");
+        for (at, accepted) in [
+            (start - 1, false),
+            (start, true),
+            (start + 2 * NONCE_PERIOD_SECONDS - 1, true),
+            (start + 2 * NONCE_PERIOD_SECONDS, false),
+        ] {
+            assert_eq!(key.accepts(Some(&nonce), at), accepted, "{}", at - start);
+        }
+        let other = NonceKey::derive(b"another deployment");
+        assert!(!other.accepts(Some(&nonce), start));
+        for bad in [None, Some(""), Some("not base64!"), Some(&nonce[..20])] {
+            assert!(!key.accepts(bad, start), "{bad:?}");
+        }
     }
 
     #[test]
