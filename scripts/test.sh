@@ -52,6 +52,9 @@ step "end-to-end tests (cargo lambda watch on 127.0.0.1:$API_PORT)"
 # The stack runs with a small session cap and step-up on, so the end-to-end tests see
 # both as deployed (tests/e2e/test_device_control.py); the endpoint tests set their own.
 export MAX_ACTIVE_SESSIONS_PER_USER=4 STEP_UP_MAX_AGE_SECONDS=600
+# …and with DPoP server nonces on, so the page and tests/e2e/test_device_binding.py go
+# through the nonce exchange (docs/device-binding.md#nonces).
+export DPOP_NONCE=on
 # …and at the most verbose level the template accepts (LogLevel=TRACE reaches the
 # functions as AWS_LAMBDA_LOG_LEVEL): tests/e2e/test_logging.py checks that even then
 # no token, fingerprint or Authorization value is logged.

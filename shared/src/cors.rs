@@ -13,8 +13,9 @@ pub const ALLOW_METHODS: &[&str] = &["GET", "POST", "PATCH", "DELETE"];
 /// The request headers a browser may send (template: `AllowHeaders`).
 pub const ALLOW_HEADERS: &[&str] = &["authorization", "content-type", "dpop"];
 /// The response headers browser code may read beyond the safelisted ones (template:
-/// `ExposeHeaders`): when to retry after a 429, and why a 401 was refused.
-pub const EXPOSE_HEADERS: &[&str] = &["retry-after", "www-authenticate"];
+/// `ExposeHeaders`): when to retry after a 429, why a 401 was refused, and the nonce
+/// the next DPoP proof must carry.
+pub const EXPOSE_HEADERS: &[&str] = &["retry-after", "www-authenticate", "dpop-nonce"];
 /// How long a browser may cache a preflight's answer (template: `MaxAge`).
 pub const MAX_AGE_SECONDS: u32 = 600;
 

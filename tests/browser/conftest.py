@@ -85,6 +85,7 @@ class Opened:
         self.in_flight = set()
         self.expected_failures = 0
         self.binding_refusals = 0
+        self.nonce_retries = 0
         self.harness_failures = 0
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
@@ -95,6 +96,11 @@ class Opened:
         page.on("response", self._failed)
 
     def _failed(self, response):
+        if response.status == 401 and "use_dpop_nonce" in (response.headers.get("www-authenticate") or ""):
+            # A proof without the current server nonce (the stack runs with DPOP_NONCE
+            # on): the page signs a new one with the nonce handed out and asks again.
+            self.nonce_retries += 1
+            return
         if (response.status in (401, 409) and response.request.method == "POST"
                 and urlsplit(response.url).path == "/sessions"):
             # The page binds the session it is handed to its key; one the app already
@@ -132,7 +138,8 @@ class Opened:
         # test that provokes N of them on purpose says so.
         failed_loads = [e for e in self.errors if e.startswith("Failed to load resource")]
         others = [e for e in self.errors if not e.startswith("Failed to load resource")]
-        return others + failed_loads[self.expected_failures + self.binding_refusals:]
+        expected = self.expected_failures + self.binding_refusals + self.nonce_retries
+        return others + failed_loads[expected:]
 
 
 class Settling:

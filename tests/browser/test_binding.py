@@ -39,6 +39,9 @@ def test_the_page_works_bound_and_its_token_alone_is_refused(open_page):
     current = page.locator("#sessions [data-session-id]", has=page.locator(".badge.current"))
     assert current.locator(".badge.bound").inner_text() == "Key-bound"
     assert page.locator("#devices .badge.bound").count() == 1, "only this browser's device is bound"
+    # The stack hands out DPoP nonces (DPOP_NONCE=on): the page's first proof had none,
+    # was answered USE_DPOP_NONCE, and the page signed it again with the one handed out.
+    assert opened.nonce_retries == 1
 
     key = page.evaluate(READ_KEY)
     assert key["extractable"] is False and key["exported"] == "InvalidAccessError", key
@@ -55,4 +58,5 @@ def test_the_page_works_bound_and_its_token_alone_is_refused(open_page):
     page.wait_for_selector("body[data-loaded]")
     page.locator("#refresh").click()
     expect(page.locator("#notice")).to_contain_text("Up to date")
+    assert opened.nonce_retries == 1, "the nonce kept across the reload"
     assert opened.unexpected_errors() == []

@@ -417,7 +417,11 @@ mod tests {
         let start = NOW - NOW.rem_euclid(NONCE_PERIOD_SECONDS);
         let nonce = key.issue(start);
         assert_eq!(nonce.len(), 32);
-        assert_eq!(key.issue(start + NONCE_PERIOD_SECONDS - 1), nonce, "one per period");
+        assert_eq!(
+            key.issue(start + NONCE_PERIOD_SECONDS - 1),
+            nonce,
+            "one per period"
+        );
         for (at, accepted) in [
             (start - 1, false),
             (start, true),
