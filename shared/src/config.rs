@@ -352,6 +352,31 @@ mod tests {
     }
 
     #[test]
+    fn dpop_nonces_are_off_unless_on_and_keyed_by_the_deployment() {
+        assert!(deployed(&[]).unwrap().dpop_nonce.is_none());
+        assert!(
+            deployed(&[("DPOP_NONCE", "off")])
+                .unwrap()
+                .dpop_nonce
+                .is_none()
+        );
+        let on = deployed(&[("DPOP_NONCE", "on")]).unwrap();
+        let nonce = on.dpop_nonce.as_ref().unwrap().issue(0);
+        assert!(on.dpop_nonce.as_ref().unwrap().accepts(Some(&nonce), 0));
+        // Another deployment's secret, another key.
+        let elsewhere = config(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "another-secret-0123456789abcdef0123"),
+            ("JWT_ALLOW_UNSCOPED_TOKENS", "true"),
+            ("DPOP_NONCE", "on"),
+        ])
+        .unwrap();
+        assert!(!elsewhere.dpop_nonce.unwrap().accepts(Some(&nonce), 0));
+        let err = deployed(&[("DPOP_NONCE", "yes")]).unwrap_err();
+        assert!(err.to_string().contains("DPOP_NONCE"), "{err}");
+    }
+
+    #[test]
     fn table_name_is_required() {
         let err = config(&[SECRET, ("JWT_ALLOW_UNSCOPED_TOKENS", "true")]).unwrap_err();
         assert!(err.to_string().contains("TABLE_NAME"));
