@@ -164,7 +164,7 @@ LOADED = "body[data-loaded], #signed-out:not([hidden])"
 # tests abort nothing; a page whose opening still met one is opened again, in a new
 # page at a new link, at most twice. Any other 5xx, and one met after the page has
 # opened, fails the test.
-HARNESS_FAILURE = '"type":"https://httpstatuses.com/500"'
+HARNESS_FAILURE = demo_user.HARNESS_FAILURE.decode()
 
 
 def open_loaded(new_page, link, ready=LOADED, failed="#problem:not(:empty)"):

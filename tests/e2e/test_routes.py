@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from demo_user import HARNESS_FAILURE  # noqa: E402
 from mint_token import mint  # noqa: E402
 
 API_URL = os.environ["API_URL"]
@@ -33,12 +34,18 @@ def call(method, path, token=None, body=None, user_agent=FIREFOX, headers=None):
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(API_URL + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), dict(error.headers)
+    for attempt in (1, 2):
+        request = urllib.request.Request(API_URL + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read()), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            body = error.read()
+            # `cargo lambda watch`'s own 500 (not the envelope; docs/testing.md): a read
+            # is asked again, once. Anything that writes is not: its function ran.
+            if error.code == 500 and HARNESS_FAILURE in body and method == "GET" and attempt == 1:
+                continue
+            return error.code, json.loads(body), dict(error.headers)
 
 
 def test_every_route_end_to_end():
