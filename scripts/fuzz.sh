@@ -39,9 +39,14 @@ fuzz() {
 # random phase stays positive: for a JSON body that is not UTF-8, `cargo lambda watch`
 # itself answers 500 before any function runs (API Gateway base64-encodes such a body,
 # and the functions answer 400: tests/endpoints/registration.rs). Revoke-all ends the
-# fuzz session, so it runs last, alone.
+# fuzz session, so it runs last, alone. The two pages (devicesPage, notMePage) are left
+# out: they take no input at all (the browser tests and their functions' unit tests
+# check them), and their HTML, the largest answers there are, is what meets
+# `cargo lambda watch`'s own 500 now and then (docs/testing.md): a fuzzer that met it
+# there would report the harness, not the API.
 for phases in "coverage --mode all" "fuzzing --mode positive"; do
   # shellcheck disable=SC2086
-  fuzz --phases $phases --exclude-operation-id revokeAllSessions
+  fuzz --phases $phases --exclude-operation-id revokeAllSessions \
+    --exclude-operation-id devicesPage --exclude-operation-id notMePage
 done
 fuzz --phases coverage,fuzzing --include-operation-id revokeAllSessions
