@@ -208,6 +208,14 @@ async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
     let phone = signed_out_elsewhere(&t, "phone-1", "phone", Some(now() + 60)).await;
     revoked_long_ago(&t, "phone-1").await;
     let user = UserId::parse(&t.user).unwrap();
+    // The sweeping sign-in is the laptop's.
+    let laptop = t
+        .account()
+        .await
+        .device_by_fingerprint("laptop")
+        .unwrap()
+        .id
+        .clone();
 
     // The phone signs in again after the sweep's read.
     let stale = t.account().await;
@@ -217,7 +225,13 @@ async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
         &[("lastSeen", n(signed_in_again))],
     )
     .await;
-    assert!(t.app.store.sweep(&user, &stale, now()).await.is_err());
+    assert!(
+        t.app
+            .store
+            .sweep(&user, &stale, &laptop, now())
+            .await
+            .is_err()
+    );
     assert!(t.stored_session("phone-1").await.is_some(), "nothing swept");
     let device = t.stored(&format!("DEVICE#{phone}")).await.unwrap();
     assert_eq!(device["lastSeen"], n(signed_in_again), "not moved back");
@@ -231,7 +245,13 @@ async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
         .send()
         .await
         .assert_status(200);
-    assert!(t.app.store.sweep(&user, &stale, now()).await.is_err());
+    assert!(
+        t.app
+            .store
+            .sweep(&user, &stale, &laptop, now())
+            .await
+            .is_err()
+    );
     assert!(
         t.stored(&format!("DEVICE#{phone}")).await.is_none(),
         "not made again"
@@ -240,4 +260,22 @@ async fn a_sign_in_or_a_removal_between_the_sweeps_read_and_write_cancels_it() {
     // The next sign-in reads again and sweeps.
     t.sign_in_other("tablet-1", "tablet").await;
     assert!(t.stored_session("phone-1").await.is_none());
+}
+
+/// The sign-in that sweeps may be on the swept session's own device: its own write
+/// has just moved that device's `lastSeen` to now, past anything the swept session
+/// saw, so the sweep leaves the device alone instead of failing on it.
+#[tokio::test]
+async fn a_sign_in_on_the_swept_sessions_own_device_sweeps_it() {
+    let t = TestApp::new().await;
+    let phone = signed_out_elsewhere(&t, "phone-1", "phone", Some(now() + 60)).await;
+    revoked_long_ago(&t, "phone-1").await;
+    t.sign_in_other("phone-2", "phone").await;
+    assert!(t.stored_session("phone-1").await.is_none(), "swept");
+    let device = t.stored(&format!("DEVICE#{phone}")).await.unwrap();
+    let seen: i64 = device["lastSeen"].as_n().unwrap().parse().unwrap();
+    assert!(
+        (now() - 5..=now()).contains(&seen),
+        "the sign-in's own time"
+    );
 }

@@ -147,7 +147,10 @@ impl App {
                 // sessions are swept"), time allowing; what one sign-in leaves, the
                 // next one sweeps.
                 if Instant::now() < give_up
-                    && let Err(error) = self.store.sweep(&identity.user_id, &account, now).await
+                    && let Err(error) = self
+                        .store
+                        .sweep(&identity.user_id, &account, &device.id, now)
+                        .await
                 {
                     tracing::warn!(%error, "revoked sessions not swept");
                 }

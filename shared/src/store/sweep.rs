@@ -8,7 +8,8 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
-use crate::domain::{Account, Device, EndReason, Epoch, Session, SessionEnded, SessionId};
+use crate::domain::SessionId;
+use crate::domain::{Account, Device, DeviceId, EndReason, Epoch, Session, SessionEnded};
 use crate::domain::{SessionStatus, UserId, used_id_ttl};
 use crate::error::Error;
 
@@ -38,11 +39,14 @@ impl Store {
     /// ([`Account::last_seen`]), so what a swept session knew of it moves onto the
     /// device item first, conditioned on the device still being there and not seen
     /// since: a device removed, or signed in on, since the read cancels the sweep, and
-    /// the next sign-in reads again. Answers how many went.
+    /// the next sign-in reads again. The device the sign-in itself just wrote
+    /// (`signed_in`) is left alone: its `lastSeen` is now, past anything a swept session
+    /// saw, and the read predates it. Answers how many went.
     pub async fn sweep(
         &self,
         user: &UserId,
         account: &Account,
+        signed_in: &DeviceId,
         now: Epoch,
     ) -> Result<usize, Error> {
         let revoked: Vec<&Session> = account
@@ -61,7 +65,7 @@ impl Store {
             return Ok(0);
         }
         let mut actions = Vec::new();
-        for device in &account.devices {
+        for device in account.devices.iter().filter(|d| &d.id != signed_in) {
             let seen = revoked
                 .iter()
                 .filter(|session| session.device_id == device.id)
