@@ -12,7 +12,7 @@ use crate::error::Error;
 
 use super::codec::{device_from, device_sk, key, number, pk, s, session_from, session_sk, text};
 use super::transact::{build_fault, fault};
-use super::{ACCOUNT, Item, Store, USED};
+use super::{ACCOUNT, Item, SESSION, Store, USED};
 
 impl Store {
     /// The session guard alone, for a route that reads nothing else of the partition:
@@ -141,7 +141,7 @@ impl Store {
     /// not read.
     pub async fn sessions(&self, user: &UserId) -> Result<Vec<Session>, Error> {
         let mut sessions = Vec::new();
-        self.query(user, "begins_with(SK, :from)", "SESSION#", |item| {
+        self.query(user, "begins_with(SK, :from)", SESSION, |item| {
             sessions.extend(session_from(item))
         })
         .await?;
@@ -157,7 +157,7 @@ impl Store {
                 account.sign_ins = number(item, "signIns").unwrap_or(0);
             } else if sk.starts_with("DEVICE#") {
                 account.devices.extend(device_from(item));
-            } else if sk.starts_with("SESSION#") {
+            } else if sk.starts_with(SESSION) {
                 account.sessions.extend(session_from(item));
             } else if let Some(hash) = sk.strip_prefix("FP#") {
                 let device = text(item, "deviceId").and_then(DeviceId::parse);

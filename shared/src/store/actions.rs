@@ -13,9 +13,11 @@ use crate::domain::{
 };
 use crate::error::Error;
 
-use super::codec::{device_sk, event_item, fingerprint_sk, key, n, optional, s, session_sk};
+use super::codec::{
+    device_sk, event_item, fingerprint_sk, key, n, optional, s, session_sk, used_sk,
+};
 use super::transact::{Role, build_fault};
-use super::{ALIVE, BUDGET, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE, USED};
+use super::{ALIVE, BUDGET, Item, NOT_EXPIRED, Store, TTL_ATTRIBUTE};
 
 /// Whose write budget a write spends. Ending access spends none: nothing another
 /// session does can stop a user from ending sessions or dropping a device.
@@ -146,7 +148,7 @@ impl Store {
 
     /// The marker that the session id was registered, kept past any use of the id.
     pub(super) fn used_id_item(&self, user: &UserId, session: &Session) -> Item {
-        let mut item = key(user, format!("{USED}{}", session.id.as_str()));
+        let mut item = key(user, used_sk(&session.id));
         let ttl = used_id_ttl(&session.lifetime, self.tombstone);
         item.insert(TTL_ATTRIBUTE.into(), n(ttl));
         item

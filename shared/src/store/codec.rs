@@ -11,14 +11,19 @@ use crate::domain::{
 use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{EVENTS, Item, TTL_ATTRIBUTE};
+use super::{EVENTS, Item, SESSION, TTL_ATTRIBUTE, USED};
 
 pub(super) fn pk(user: &UserId) -> AttributeValue {
     s(format!("USER#{}", user.as_str()))
 }
 
 pub(super) fn session_sk(id: &SessionId) -> String {
-    format!("SESSION#{}", id.as_str())
+    format!("{SESSION}{}", id.as_str())
+}
+
+/// The sort key of a session id's used-id marker.
+pub(super) fn used_sk(id: &SessionId) -> String {
+    format!("{USED}{}", id.as_str())
 }
 
 pub(super) fn key(user: &UserId, sk: String) -> Item {

@@ -67,6 +67,9 @@ pub const WARM_UP_KEY: &str = "WARMUP";
 /// The name of the TTL attribute enabled on the table.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
+/// The sort key prefix of session items.
+const SESSION: &str = "SESSION#";
+
 /// The sort key prefix of used-id markers: after every prefix a read needs (`ACCOUNT`,
 /// `DEVICE#`, `FP#`, `SESSION#`), so the read's key condition leaves them out.
 const USED: &str = "USED#";
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn reads_stop_before_the_used_ids_and_miss_nothing_else() {
         // Every kind of item a read needs sorts below `USED#` (the Query's `SK < :used`).
-        for prefix in [ACCOUNT, "DEVICE#", "FP#", "KEY#", "SESSION#"] {
+        for prefix in [ACCOUNT, "DEVICE#", "FP#", "KEY#", SESSION] {
             let largest = format!("{prefix}{}", '\u{10FFFF}');
             assert!(largest.as_str() < USED, "{prefix}");
         }

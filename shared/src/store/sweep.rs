@@ -13,17 +13,14 @@ use crate::domain::{Account, Device, DeviceId, EndReason, Epoch, Session, Sessio
 use crate::domain::{SessionStatus, UserId, used_id_ttl};
 use crate::error::Error;
 
-use super::codec::{device_sk, key, n, s, session_ended, session_sk, text};
+use super::codec::{device_sk, key, n, s, session_ended, session_sk, text, used_sk};
 use super::transact::{Role, build_fault, explain, fault};
-use super::{Item, Store, TTL_ATTRIBUTE, USED};
+use super::{Item, SESSION, Store, TTL_ATTRIBUTE};
 
 /// Seconds a revoked session's item stays before it is swept: longer than any function
 /// runs, so no cascade that read the session alive can still be writing to it (its
 /// revocation of another session is conditioned on that session's item existing).
 pub const SWEEP_GRACE_SECONDS: i64 = 300;
-
-/// The sort key prefix of a session item.
-const SESSION: &str = "SESSION#";
 
 /// Sessions one sign-in sweeps at most: one transaction of two actions each. A
 /// sign-in adds one session, so a backlog shrinks by at least 24 per sign-in.
@@ -123,7 +120,7 @@ impl Store {
             .map_err(build_fault)?;
         let marker = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(user, format!("{USED}{}", session.id.as_str()))))
+            .set_key(Some(key(user, used_sk(&session.id))))
             .update_expression("SET endReason = :reason, #ttl = if_not_exists(#ttl, :ttl)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":reason", s(reason.as_str()))
@@ -167,10 +164,14 @@ impl Store {
         if old.is_some() {
             return session_ended(old, now);
         }
-        let Some(sk) = session_key.get("SK").and_then(|sk| sk.as_s().ok()) else {
+        let id = session_key.get("SK").and_then(|sk| sk.as_s().ok());
+        let Some(id) = id
+            .and_then(|sk| sk.strip_prefix(SESSION))
+            .and_then(SessionId::parse)
+        else {
             return session_ended(None, now);
         };
-        let marker = sk.replacen(SESSION, USED, 1);
+        let marker = used_sk(&id);
         session_key.insert("SK".into(), s(marker));
         let found = self
             .client
