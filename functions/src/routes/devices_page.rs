@@ -1,8 +1,8 @@
 //! `GET /account/devices` — the "Your devices" page (`web/devices.html`), served on the
 //! API's own origin so it calls the API without CORS. It needs no token to be served
-//! (the page reads the token from its URL fragment, which never reaches a server) and
-//! no DynamoDB: this function only hands out one file, with headers that let that file
-//! run and nothing else.
+//! (the page redeems the one-time code in its URL fragment, which never reaches a
+//! server, for the token: docs/devices-page.md) and no DynamoDB: this function only
+//! hands out one file, with headers that let that file run and nothing else.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
