@@ -210,20 +210,8 @@ async fn the_table_holds_neither_the_token_nor_the_fingerprint() {
 #[tokio::test]
 async fn only_a_valid_token_makes_a_code() {
     let t = TestApp::new().await;
-    let expired = mint(json!({ "sub": t.user, "sid": t.session, "exp": now() - 3600 }));
-    let wrong_key = jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({ "sub": t.user, "sid": t.session, "exp": now() + 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-0123").unwrap(),
-    )
-    .unwrap();
-    for header in [
-        None,
-        Some("Bearer garbage".to_string()),
-        Some(format!("Bearer {expired}")),
-        Some(format!("Bearer {wrong_key}")),
-        Some(t.token()),
-    ] {
+    let bad = t.bad_bearers().map(Some);
+    for header in [None, Some(t.token())].into_iter().chain(bad) {
         let answer = t
             .request(Route::CreatePageCode)
             .authorization(header.as_deref())

@@ -366,6 +366,23 @@ impl TestApp {
             .to_string()
     }
 
+    /// `Authorization` values whose token never verifies, for this user's session:
+    /// garbage, expired, signed with another key.
+    pub fn bad_bearers(&self) -> [String; 3] {
+        let claims = |exp: i64| json!({ "sub": self.user, "sid": self.session, "exp": exp });
+        let wrong_key = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims(now() + 3600),
+            &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-0123").unwrap(),
+        )
+        .unwrap();
+        [
+            "Bearer garbage".to_string(),
+            format!("Bearer {}", mint(claims(now() - 3600))),
+            format!("Bearer {wrong_key}"),
+        ]
+    }
+
     /// A verified identity of this user's `session`, as a request's token would give
     /// (for calling the store straight, to interleave exactly).
     pub fn identity(&self, session: &str) -> shared::auth::Identity {
